@@ -1,0 +1,42 @@
+"""What the queue needs from a SQLAlchemy engine, per backend.
+
+PostgreSQL needs nothing special. SQLite needs three things: the ``queue_now`` clock function, WAL mode so
+readers never block the writer, and ``BEGIN IMMEDIATE`` so that every transaction takes the write lock
+up front. Without the last one, two transactions that both read and then write would deadlock on the
+lock upgrade and fail at once instead of waiting: SQLite's single-writer model, made explicit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.engine import Connection
+
+from queue_core.clock import install_sqlite_clock
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def configure_engine(engine: Engine) -> Engine:
+    """Prepare ``engine`` for the queue (and for business code sharing it); returns the same engine."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control away from the sqlite3 module; the "begin" listener issues BEGIN itself.
+    dbapi_connection.isolation_level = None
+    install_sqlite_clock(dbapi_connection)
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def _on_sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,167 @@
+"""The queue's tables.
+
+``queue_tasks`` is the hot table: claims read it through a partial index that holds only claimable rows,
+so its size is the backlog, not the history. Finished rows stay until ``prune`` removes them in batches.
+The other tables are small: per-attempt errors, live workers, periodic ticks and rate-limit buckets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from queue_core.clock import UtcDateTime
+from queue_core.states import TaskState
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+_STATE_LIST = ", ".join(f"'{state.value}'" for state in TaskState)
+_FINISHED_LIST = ", ".join(f"'{s}'" for s in ("succeeded", "dead", "cancelled", "expired", "discarded"))
+
+
+class QueueBase(DeclarativeBase):
+    """Declarative base for the queue's own tables; business packages have bases of their own."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Task(QueueBase):
+    """One unit of background work. Business rows point at it by ``id``; it never points back."""
+
+    __tablename__ = "queue_tasks"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    queue: Mapped[str] = mapped_column(String(100), default="default")
+    state: Mapped[str] = mapped_column(String(20), default=TaskState.PENDING.value)
+    # Higher runs first. Claims order by (priority DESC, run_at, id).
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0)
+    # Optional and small. The inverted pattern needs none: a handler finds its object by task id.
+    args: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    run_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # The claim: which worker holds the task, and the token its completion must present (the fence).
+    worker_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    lease_token: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress: Mapped[float | None] = mapped_column(Float, nullable=True)
+    progress_message: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    root_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint(f"state IN ({_STATE_LIST})", name="state"),
+        CheckConstraint("attempts >= 0 AND max_attempts >= 1", name="attempts"),
+        # The claim index: only claimable rows, in claim order. Its size is the backlog.
+        Index(
+            "ix_queue_tasks_claimable",
+            "queue",
+            text("priority DESC"),
+            "run_at",
+            "id",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+        # Running rows: rescue, per-name concurrency counts and a worker's in-flight list.
+        Index(
+            "ix_queue_tasks_running",
+            "worker_id",
+            "name",
+            postgresql_where=text("state = 'running'"),
+            sqlite_where=text("state = 'running'"),
+        ),
+        # Pruning walks finished rows oldest first.
+        Index(
+            "ix_queue_tasks_finished",
+            "finished_at",
+            postgresql_where=text(f"state IN ({_FINISHED_LIST})"),
+            sqlite_where=text(f"state IN ({_FINISHED_LIST})"),
+        ),
+        Index(
+            "ix_queue_tasks_expiring",
+            "expires_at",
+            postgresql_where=text("state = 'pending' AND expires_at IS NOT NULL"),
+            sqlite_where=text("state = 'pending' AND expires_at IS NOT NULL"),
+        ),
+        Index("ix_queue_tasks_root_id", "root_id", postgresql_where=text("root_id IS NOT NULL")),
+    )
+
+
+class TaskError(QueueBase):
+    """What went wrong in one attempt. Kept with the task until the task is pruned."""
+
+    __tablename__ = "queue_task_errors"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    task_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    worker_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    failed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    error_type: Mapped[str] = mapped_column(String(200))
+    message: Mapped[str] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class WorkerRecord(QueueBase):
+    """A live worker process. Its ``heartbeat_at`` is what keeps its claimed tasks its own."""
+
+    __tablename__ = "queue_workers"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    queues: Mapped[list[str]] = mapped_column(JsonDocument)
+    concurrency: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class PeriodicTick(QueueBase):
+    """One tick of one schedule. The primary key is what makes each tick enqueue exactly once."""
+
+    __tablename__ = "queue_periodic_ticks"
+
+    schedule: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tick_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, primary_key=True)
+    task_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+
+
+class RateLimitBucket(QueueBase):
+    """A token bucket per rate-limited task name; claims lock its row to take tokens."""
+
+    __tablename__ = "queue_rate_limits"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    refilled_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
