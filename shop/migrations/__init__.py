@@ -1,0 +1,33 @@
+"""The one home of the schema's history: Alembic, configured in code (there is no ``alembic.ini``).
+
+Every package's tables are migrated from here: ``TARGET_METADATA`` lists them for autogenerate.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import MetaData
+
+from queue_core.models import QueueBase
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent
+# The business packages add their metadata here as they arrive.
+TARGET_METADATA: list[MetaData] = [QueueBase.metadata]
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic ``Config`` for ``url``; ``env.py`` reads the URL from ``config.attributes``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # Revision files are named by their id and slug: versions/0001_queue_core.py.
+    config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+    config.attributes["url"] = url
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the database at ``url`` to ``revision``."""
+    command.upgrade(alembic_config(url), revision)
