@@ -1,0 +1,17 @@
+from shop.app import create_app
+from shop.config import Settings
+
+
+def test_health_check_answers_ok() -> None:
+    client = create_app(Settings(database_url="sqlite://")).test_client()
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+
+
+def test_app_takes_its_database_url_from_the_settings() -> None:
+    app = create_app(Settings(database_url="postgresql+psycopg://clerk@db.internal/shop"))
+
+    assert app.config["DATABASE_URL"] == "postgresql+psycopg://clerk@db.internal/shop"
