@@ -1,0 +1,47 @@
+# Every target is listed by `make help`: a target is documented by its `## ` comment.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+DEV_STAMP := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
+# The packages that exist so far; the bounded contexts join the checks as they arrive.
+PACKAGES := $(wildcard queue_core shop orders payments shipping benchmarks)
+
+.PHONY: help venv lint format test bench clean
+
+help: ## List the targets with what they do
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+venv: $(DEV_STAMP) ## Create .venv with python3 and install the project with its dev tools
+
+$(DEV_STAMP): pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+lint: venv ## Check style, formatting, types and import boundaries
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(PACKAGES) tests
+	$(VENV)/bin/lint-imports
+
+format: venv ## Rewrite the code into house style (ruff fixes and formatting)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: venv lint ## Lint, then run the tests (finds or starts a PostgreSQL itself)
+	$(PYTHON) -m pytest
+
+$(BENCH_STAMP): pyproject.toml $(DEV_STAMP)
+	$(PYTHON) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(BENCH_STAMP) ## Measure queue_core beside other PostgreSQL queues
+	$(PYTHON) -m benchmarks
+
+clean: ## Remove caches and build output (keeps .venv and var/)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
