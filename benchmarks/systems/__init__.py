@@ -75,7 +75,7 @@ class QueueSystem(Protocol):
         """
 
 
-class SystemNotAvailable(Exception):
+class SystemUnavailableError(Exception):
     """The system is registered but its adapter module or library is not installed."""
 
 
@@ -85,11 +85,11 @@ def load_system(name: str) -> QueueSystem:
         target = SYSTEM_CLASSES[name]
     except KeyError:
         known = ", ".join(SYSTEM_CLASSES)
-        raise SystemNotAvailable(f"unknown system {name!r}; known systems: {known}") from None
+        raise SystemUnavailableError(f"unknown system {name!r}; known systems: {known}") from None
     module_name, class_name = target.split(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        raise SystemNotAvailable(f"{name}: cannot import {error.name} ({error})") from error
+        raise SystemUnavailableError(f"{name}: cannot import {error.name} ({error})") from error
     system: QueueSystem = getattr(module, class_name)()
     return system
