@@ -1,6 +1,16 @@
 """The one home of the schema's history: Alembic, configured in code (there is no ``alembic.ini``).
 
 Every package's tables are migrated from here: ``TARGET_METADATA`` lists them for autogenerate.
+Autogenerate against an empty PostgreSQL database, then read the result: it must keep the partial
+indexes' ``postgresql_where`` and ``sqlite_where`` and the claim index's ``priority DESC``. For example,
+to rebuild the initial revision after deleting ``versions/0001_queue_core.py``::
+
+    createdb -h 127.0.0.1 -U postgres shop_autogen
+    .venv/bin/python -c "from alembic import command; from shop.migrations import alembic_config; \
+        command.revision(alembic_config('postgresql://postgres@127.0.0.1:5432/shop_autogen'), \
+        message='queue_core', rev_id='0001', autogenerate=True)"
+    dropdb -h 127.0.0.1 -U postgres shop_autogen
+    .venv/bin/ruff format shop/migrations/versions
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ def schema_differences(engine: Engine) -> list[tuple[str, Any]]:
 
 
 def test_migrations_match_the_models(engine: Engine) -> None:
-    assert schema_differences(engine) == [], "the models changed: regenerate the revision (see README)"
+    assert schema_differences(engine) == [], "models changed: regenerate (see shop/migrations)"
 
 
 def test_downgrade_to_base_removes_every_queue_table_and_upgrade_restores_them(

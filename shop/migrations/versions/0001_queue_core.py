@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: None
-Create Date: 2026-11-22 05:32:26.555442
+Create Date: 2026-11-22 05:35:56.925684
 """
 
 from __future__ import annotations
