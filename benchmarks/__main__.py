@@ -97,7 +97,12 @@ async def main_async(arguments: argparse.Namespace, argv: list[str]) -> int:
 def main() -> None:
     """Entry point of ``python -m benchmarks``."""
     argv = sys.argv[1:]
-    sys.exit(asyncio.run(main_async(parse_arguments(argv), ["python", "-m", "benchmarks", *argv])))
+    try:
+        status = asyncio.run(main_async(parse_arguments(argv), ["python", "-m", "benchmarks", *argv]))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        print("benchmark interrupted; children stopped and databases dropped", file=sys.stderr)
+        status = 128 + signal.SIGTERM
+    sys.exit(status)
 
 
 if __name__ == "__main__":
