@@ -2,7 +2,7 @@
 
 ``queue_tasks`` is the hot table: claims read it through a partial index that holds only claimable rows,
 so its size is the backlog, not the history. Finished rows stay until ``prune`` removes them in batches.
-The other tables are small: per-attempt errors, live workers, periodic ticks and rate-limit buckets.
+The other tables are small: per-attempt errors, live workers, periodic ticks and per-name limits.
 """
 
 from __future__ import annotations
@@ -157,10 +157,14 @@ class PeriodicTick(QueueBase):
     task_id: Mapped[uuid.UUID] = mapped_column(Uuid)
 
 
-class RateLimitBucket(QueueBase):
-    """A token bucket per rate-limited task name; claims lock its row to take tokens."""
+class NameLimit(QueueBase):
+    """One row per task name that has a concurrency or rate limit.
 
-    __tablename__ = "queue_rate_limits"
+    Claims of a limited name lock this row first, so the count of running tasks they read cannot change
+    under them: that is what makes a limit hold across all workers. ``tokens`` is the rate limit's bucket.
+    """
+
+    __tablename__ = "queue_name_limits"
 
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,223 @@
+"""Claiming tasks: the one query every worker runs in a loop.
+
+    WITH claimable AS (
+        SELECT id FROM queue_tasks
+        WHERE state = 'pending' AND queue IN (...) AND name IN (...)
+          AND run_at <= now() AND (expires_at IS NULL OR expires_at > now())
+        ORDER BY priority DESC, run_at, id
+        LIMIT :n
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE queue_tasks SET state = 'running', attempts = attempts + 1, started_at = now(),
+                           worker_id = :worker, lease_token = :token
+    FROM claimable WHERE queue_tasks.id = claimable.id
+    RETURNING ...
+
+The inner SELECT walks the partial index ``ix_queue_tasks_claimable``, which holds only pending rows in
+claim order, so its cost depends on the backlog, never on the history of finished tasks. ``FOR UPDATE
+SKIP LOCKED`` makes concurrent claimers pass over rows another claimer has locked instead of waiting for
+them, so two workers never get the same task and never queue up behind each other. On SQLite the clause is
+dropped: every transaction there begins with ``BEGIN IMMEDIATE``, so claims simply take turns.
+
+``lease_token`` is fresh for every claim. Whatever the worker later does with the task (complete it,
+retry it, report progress) is an UPDATE that also requires ``lease_token = :token``: the fence. If the task
+was rescued from this worker and claimed by another, the token no longer matches and nothing is written.
+
+Task names with a concurrency or rate limit are claimed one name at a time after locking that name's row
+in ``queue_name_limits``, so that the count of running tasks read under that lock is still true when the
+claim commits: a limit holds across all workers, not just within one.
+
+Claims commit with ``synchronous_commit = off`` on PostgreSQL. Losing a claim in a database crash only
+means the task is claimed again; every completion commits synchronously, and PostgreSQL's WAL is written
+in order, so no completion is ever durable while the claim it depends on is not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from queue_core.clock import db_now
+from queue_core.models import NameLimit, Task
+from queue_core.registry import TaskOptions
+from queue_core.states import TaskState
+
+tasks = Task.__table__
+limits = NameLimit.__table__
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    """A task this worker now holds, as read at claim time."""
+
+    id: uuid.UUID
+    name: str
+    queue: str
+    priority: int
+    attempt: int
+    max_attempts: int
+    args: dict[str, Any] | None
+    parent_id: uuid.UUID | None
+    root_id: uuid.UUID | None
+    run_at: dt.datetime
+    started_at: dt.datetime
+    lease_token: uuid.UUID
+    cancel_requested: bool
+
+
+_RETURNING = (
+    tasks.c.id,
+    tasks.c.name,
+    tasks.c.queue,
+    tasks.c.priority,
+    tasks.c.attempts,
+    tasks.c.max_attempts,
+    tasks.c.args,
+    tasks.c.parent_id,
+    tasks.c.root_id,
+    tasks.c.run_at,
+    tasks.c.started_at,
+    tasks.c.lease_token,
+    tasks.c.cancel_requested,
+)
+
+
+def claim(
+    engine: Engine,
+    *,
+    worker_id: uuid.UUID,
+    lease_token: uuid.UUID,
+    queues: Sequence[str],
+    options: Mapping[str, TaskOptions],
+    limit: int,
+) -> list[ClaimedTask]:
+    """Claim up to ``limit`` claimable tasks of the names in ``options`` from ``queues``, in one transaction."""
+    if limit <= 0 or not queues or not options:
+        return []
+    free_names = [name for name, opts in options.items() if not opts.is_limited]
+    limited = {name: opts for name, opts in options.items() if opts.is_limited}
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SET LOCAL synchronous_commit = off"))
+        claimed = (
+            _claim_rows(connection, worker_id, lease_token, queues, free_names, limit) if free_names else []
+        )
+        for name, opts in limited.items():
+            room = limit - len(claimed)
+            if room <= 0:
+                break
+            claimed += _claim_limited(connection, worker_id, lease_token, queues, name, opts, room)
+    claimed.sort(key=lambda t: (-t.priority, t.run_at))
+    return claimed
+
+
+def _claim_rows(
+    connection: Connection,
+    worker_id: uuid.UUID,
+    lease_token: uuid.UUID,
+    queues: Sequence[str],
+    names: Sequence[str],
+    limit: int,
+) -> list[ClaimedTask]:
+    claimable = (
+        select(tasks.c.id)
+        .where(
+            tasks.c.state == TaskState.PENDING.value,
+            tasks.c.queue.in_(queues),
+            tasks.c.name.in_(names),
+            tasks.c.run_at <= db_now(),
+            or_(tasks.c.expires_at.is_(None), tasks.c.expires_at > db_now()),
+        )
+        .order_by(tasks.c.priority.desc(), tasks.c.run_at, tasks.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("claimable")
+    )
+    statement = (
+        update(tasks)
+        .where(tasks.c.id == claimable.c.id)
+        .values(
+            state=TaskState.RUNNING.value,
+            attempts=tasks.c.attempts + 1,
+            started_at=db_now(),
+            worker_id=worker_id,
+            lease_token=lease_token,
+        )
+        .returning(*_RETURNING)
+    )
+    return [_claimed(row) for row in connection.execute(statement)]
+
+
+def _claim_limited(
+    connection: Connection,
+    worker_id: uuid.UUID,
+    lease_token: uuid.UUID,
+    queues: Sequence[str],
+    name: str,
+    options: TaskOptions,
+    room: int,
+) -> list[ClaimedTask]:
+    """Claim tasks of one limited name while holding its ``queue_name_limits`` row lock."""
+    bucket = _lock_limit_row(connection, name, options)
+    if bucket is None:
+        return []  # another worker is claiming this name right now; it will take what is allowed
+    tokens, refilled_at, now = bucket
+    allowed = room
+    if options.concurrency_limit is not None:
+        running = connection.scalar(
+            select(func.count())
+            .select_from(tasks)
+            .where(tasks.c.state == TaskState.RUNNING.value, tasks.c.name == name)
+        )
+        allowed = min(allowed, options.concurrency_limit - int(running or 0))
+    if options.rate_limit is not None:
+        elapsed = max(0.0, (now - refilled_at).total_seconds())
+        tokens = min(float(options.rate_limit.count), tokens + elapsed * options.rate_limit.tokens_per_second)
+        allowed = min(allowed, math.floor(tokens))
+    claimed = _claim_rows(connection, worker_id, lease_token, queues, [name], allowed) if allowed > 0 else []
+    connection.execute(
+        update(limits).where(limits.c.name == name).values(tokens=tokens - len(claimed), refilled_at=now)
+    )
+    return claimed
+
+
+def _lock_limit_row(
+    connection: Connection, name: str, options: TaskOptions
+) -> tuple[float, dt.datetime, dt.datetime] | None:
+    """Create the name's row on first use, then lock it; None when another claimer holds the lock."""
+    burst = float(options.rate_limit.count) if options.rate_limit else 0.0
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    connection.execute(
+        insert(limits).values(name=name, tokens=burst, refilled_at=db_now()).on_conflict_do_nothing()
+    )
+    row = connection.execute(
+        select(limits.c.tokens, limits.c.refilled_at, db_now())
+        .where(limits.c.name == name)
+        .with_for_update(skip_locked=True)
+    ).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def _claimed(row: Any) -> ClaimedTask:
+    return ClaimedTask(
+        id=row.id,
+        name=row.name,
+        queue=row.queue,
+        priority=row.priority,
+        attempt=row.attempts,
+        max_attempts=row.max_attempts,
+        args=row.args,
+        parent_id=row.parent_id,
+        root_id=row.root_id,
+        run_at=row.run_at,
+        started_at=row.started_at,
+        lease_token=row.lease_token,
+        cancel_requested=row.cancel_requested,
+    )

@@ -1,0 +1,138 @@
+"""Keeping the queue healthy: rescue tasks of dead workers, expire overdue ones, prune finished ones.
+
+Every worker runs these on a timer; they are idempotent, so it does not matter how many run at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, case, delete, insert, select, update
+
+from queue_core.clock import db_now
+from queue_core.models import Task, TaskError, WorkerRecord
+from queue_core.references import OnPrune, TaskReference, referenced_by_any
+from queue_core.states import FINISHED_STATES, TaskState
+
+tasks = Task.__table__
+errors = TaskError.__table__
+workers = WorkerRecord.__table__
+
+WORKER_LOST = "queue_core.WorkerLost"
+
+
+def rescue_abandoned(connection: Connection, lease_seconds: float) -> list[uuid.UUID]:
+    """Put back running tasks whose worker stopped heartbeating more than ``lease_seconds`` ago.
+
+    A live worker heartbeats every few seconds, so its tasks are never taken, however long they run.
+    A task whose attempts are used up becomes ``dead``. Rows locked by a worker that is committing right
+    now are skipped (SKIP LOCKED): that commit either lands or it does not, and the next pass sees which.
+    """
+    live_workers = select(workers.c.id).where(workers.c.heartbeat_at > db_now(-lease_seconds))
+    abandoned = (
+        select(tasks.c.id, tasks.c.worker_id, tasks.c.attempts)
+        .where(
+            tasks.c.state == TaskState.RUNNING.value,
+            (tasks.c.worker_id.is_(None)) | tasks.c.worker_id.not_in(live_workers),
+        )
+        .with_for_update(skip_locked=True)
+    )
+    rows = connection.execute(abandoned).all()
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    used_up = tasks.c.attempts >= tasks.c.max_attempts
+    connection.execute(
+        update(tasks)
+        .where(tasks.c.id.in_(ids))
+        .values(
+            state=case((used_up, TaskState.DEAD.value), else_=TaskState.PENDING.value),
+            finished_at=case((used_up, db_now()), else_=None),
+            run_at=db_now(),
+            worker_id=None,
+            lease_token=None,
+        )
+    )
+    connection.execute(
+        insert(errors),
+        [
+            {
+                "task_id": row.id,
+                "attempt": row.attempts,
+                "worker_id": row.worker_id,
+                "failed_at": db_now(),
+                "error_type": WORKER_LOST,
+                "message": f"worker {row.worker_id} stopped heartbeating during attempt {row.attempts}",
+                "traceback": None,
+            }
+            for row in rows
+        ],
+    )
+    return ids
+
+
+def expire_overdue(connection: Connection) -> int:
+    """End pending tasks whose deadline to start has passed; returns how many."""
+    result = connection.execute(
+        update(tasks)
+        .where(
+            tasks.c.state == TaskState.PENDING.value,
+            tasks.c.expires_at.is_not(None),
+            tasks.c.expires_at <= db_now(),
+        )
+        .values(state=TaskState.EXPIRED.value, finished_at=db_now())
+    )
+    return int(result.rowcount)
+
+
+def forget_dead_workers(connection: Connection, older_than_seconds: float) -> int:
+    """Delete worker rows silent for longer than ``older_than_seconds`` (after their tasks were rescued)."""
+    result = connection.execute(delete(workers).where(workers.c.heartbeat_at < db_now(-older_than_seconds)))
+    return int(result.rowcount)
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What one ``prune`` call did."""
+
+    deleted: int
+    nulled_references: int
+
+
+def prune(
+    connection: Connection,
+    references: Sequence[TaskReference],
+    *,
+    older_than_seconds: float,
+    batch_size: int = 1000,
+) -> PruneResult:
+    """Delete one batch of tasks finished more than ``older_than_seconds`` ago, oldest first.
+
+    A task that a KEEP column still points at stays. For SET_NULL columns the pointers are nulled in the
+    same transaction, then the task goes. Call repeatedly until ``deleted`` is 0 to prune everything due.
+    """
+    finished = [state.value for state in FINISHED_STATES]
+    due = tasks.c.state.in_(finished) & (tasks.c.finished_at < db_now(-older_than_seconds))
+    batch = [
+        row.id
+        for row in connection.execute(
+            select(tasks.c.id)
+            .where(due, ~referenced_by_any(references, tasks.c.id))
+            .order_by(tasks.c.finished_at)
+            .limit(batch_size)
+            .with_for_update(skip_locked=True)
+        )
+    ]
+    nulled = 0
+    for ref in references:
+        if ref.on_prune is OnPrune.SET_NULL and batch:
+            nulled += int(
+                connection.execute(update(ref.table).where(ref.column.in_(batch)).values({ref.column: None}))
+                .rowcount
+            )
+    if batch:
+        connection.execute(delete(errors).where(errors.c.task_id.in_(batch)))
+        connection.execute(delete(tasks).where(tasks.c.id.in_(batch)))
+    return PruneResult(deleted=len(batch), nulled_references=nulled)

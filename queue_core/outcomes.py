@@ -1,0 +1,24 @@
+"""Exceptions a handler raises to say how its task should end, other than by retrying."""
+
+from __future__ import annotations
+
+
+class Discard(Exception):  # noqa: N818 - reads as an instruction: raise Discard("order is gone")
+    """End the task as ``discarded``: retrying cannot help (typically, the object it serves is gone).
+
+    The handler's database writes are rolled back; the reason is recorded as the task's last error.
+    """
+
+
+class Cancelled(Exception):  # noqa: N818 - raised by RunningTask.raise_if_cancel_requested()
+    """End the task as ``cancelled`` because a cancellation was requested while it ran.
+
+    The handler's database writes are rolled back.
+    """
+
+
+class LeaseLost(Exception):  # noqa: N818
+    """The worker no longer holds this task (its lease expired and it was reclaimed, or it was released).
+
+    Raised by fenced operations such as progress reports; a worker never commits work under a lost lease.
+    """

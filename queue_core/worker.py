@@ -1,0 +1,377 @@
+"""The worker process: claim tasks, run them in commit groups, heartbeat, and shut down gracefully.
+
+Threads, all in one process:
+- the main thread claims tasks into a local buffer whenever there is room, waking on NOTIFY or polling;
+- ``concurrency`` runner threads take tasks from the buffer and run them (``execution.TaskRunner``);
+- the heartbeat thread refreshes this worker's row in ``queue_workers`` every ``heartbeat_interval``:
+  that row is what keeps the worker's tasks its own, however long a handler runs. It also delivers
+  cancellation requests to running handlers, and releases any task the worker holds in the database but
+  no longer in memory (after a commit that failed because the database went away);
+- the maintenance thread rescues tasks of workers that stopped heartbeating, expires overdue tasks,
+  enqueues periodic ticks and prunes old finished tasks.
+
+SIGTERM (or ``stop()``) stops claiming, hands back buffered tasks that have not started, lets running
+handlers finish for up to ``shutdown_grace`` seconds, removes the worker's row and returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue as local_queue
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+
+from sqlalchemy import Engine, delete, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from queue_core.claims import ClaimedTask, claim
+from queue_core.clock import db_now
+from queue_core.execution import TaskRunner
+from queue_core.listener import NotificationListener
+from queue_core.maintenance import expire_overdue, forget_dead_workers, prune, rescue_abandoned
+from queue_core.models import Task, WorkerRecord
+from queue_core.periodic import enqueue_due_ticks, forget_old_ticks
+from queue_core.registry import TaskRegistry
+from queue_core.states import TaskState
+
+log = logging.getLogger(__name__)
+tasks = Task.__table__
+workers = WorkerRecord.__table__
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a worker behaves. The defaults suit tasks that call other services; see docs/performance.md."""
+
+    queues: Sequence[str] | None = None  # None: every queue the registry's tasks use
+    concurrency: int = 4  # runner threads
+    prefetch: int | None = None  # tasks held in the local buffer; default 2 x concurrency
+    group_size: int = 50  # most tasks sharing one commit
+    group_window: float = 0.05  # seconds a commit group stays open collecting tasks
+    lease_seconds: float = 30.0  # silence after which a worker's tasks are rescued
+    heartbeat_interval: float | None = None  # default lease_seconds / 5
+    poll_interval: float = 1.0  # claim this often even without a notification
+    maintenance_interval: float = 1.0
+    prune_after_seconds: float | None = None  # None: this worker does not prune
+    prune_every_seconds: float = 60.0
+    shutdown_grace: float = 30.0
+    listen: bool = True  # LISTEN/NOTIFY on PostgreSQL
+
+    @property
+    def buffer_size(self) -> int:
+        return self.prefetch if self.prefetch is not None else 2 * self.concurrency
+
+    @property
+    def heartbeat_every(self) -> float:
+        return self.heartbeat_interval if self.heartbeat_interval is not None else self.lease_seconds / 5
+
+
+@dataclass
+class WorkerStats:
+    """Counters for logs and tests."""
+
+    claimed: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class Worker:
+    """One worker process's queue machinery. ``run()`` blocks until stopped."""
+
+    def __init__(self, engine: Engine, registry: TaskRegistry, settings: WorkerSettings | None = None) -> None:
+        self.engine = engine
+        self.registry = registry
+        self.settings = settings or WorkerSettings()
+        self.id = uuid.uuid4()
+        self.queues = list(self.settings.queues or registry.queues())
+        self.stats = WorkerStats()
+        self._options = {d.name: d.options for d in registry.definitions}
+        self._buffer: local_queue.Queue[ClaimedTask] = local_queue.Queue()
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._held_lock = threading.Lock()
+        self._held: dict[uuid.UUID, set[uuid.UUID]] = {}  # lease token -> task ids still held
+        self._running_count = 0
+        self._cancel_flags: dict[uuid.UUID, threading.Event] = {}
+        self._runner = TaskRunner(engine, registry, self.id, self._cancel_flag)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def run(self, *, until_idle: bool = False) -> None:
+        """Work until ``stop()`` or SIGTERM/SIGINT; with ``until_idle``, also stop when nothing is left to do."""
+        self._install_signal_handlers()
+        self._register()
+        threads = self._start_threads()
+        log.info("worker %s started: queues=%s concurrency=%d", self.id, self.queues, self.settings.concurrency)
+        try:
+            self._claim_loop(until_idle)
+        finally:
+            self._stopping.set()
+            self._shut_down(threads)
+
+    def stop(self) -> None:
+        """Ask the worker to finish gracefully (safe from any thread or a signal handler)."""
+        self._stopping.set()
+        self._wake.set()
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s: finishing in-flight tasks", signal.Signals(signum).name)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    def _start_threads(self) -> list[threading.Thread]:
+        threads = [
+            threading.Thread(target=self._run_tasks, name=f"queue-runner-{n}", daemon=True)
+            for n in range(self.settings.concurrency)
+        ]
+        threads.append(threading.Thread(target=self._heartbeat_loop, name="queue-heartbeat", daemon=True))
+        threads.append(threading.Thread(target=self._maintenance_loop, name="queue-maintenance", daemon=True))
+        if self.settings.listen and self.engine.dialect.name == "postgresql":
+            threads.append(NotificationListener(self.engine, self.queues, self._wake.set, self._stopping))
+        for thread in threads:
+            thread.start()
+        return threads
+
+    def _shut_down(self, threads: list[threading.Thread]) -> None:
+        runners = [t for t in threads if t.name.startswith("queue-runner")]
+        deadline = time.monotonic() + self.settings.shutdown_grace
+        for thread in runners:  # they finish the task in hand and take no new one
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        released = self._release_buffered()
+        still_running = [t for t in runners if t.is_alive()]
+        if still_running:
+            # Keep the worker row: the tasks stay ours until the heartbeat stops and a rescue takes them.
+            log.warning("shutdown grace ran out with %d handler(s) still running", len(still_running))
+        else:
+            self._unregister()
+        for thread in threads:
+            if thread not in runners:
+                thread.join(timeout=2.0)
+        log.info("worker %s stopped (%d buffered task(s) handed back)", self.id, released)
+
+    # -- claiming ------------------------------------------------------------------------------------
+
+    def _claim_loop(self, until_idle: bool) -> None:
+        while not self._stopping.is_set():
+            room = self.settings.buffer_size - self._in_flight()
+            claimed = self._claim(room) if room > 0 else []
+            if until_idle and not claimed and self._in_flight() == 0 and self._buffer.empty():
+                return
+            if claimed and len(claimed) == room:
+                continue  # there may be more: claim again as soon as there is room
+            self._wake.wait(self.settings.poll_interval if not until_idle else 0.05)
+            self._wake.clear()
+
+    def _claim(self, room: int) -> list[ClaimedTask]:
+        token = uuid.uuid4()
+        with self._held_lock:
+            self._held[token] = set()  # held before the claim commits, so the heartbeat never releases it
+        try:
+            claimed = claim(
+                self.engine,
+                worker_id=self.id,
+                lease_token=token,
+                queues=self.queues,
+                options=self._options,
+                limit=room,
+            )
+        except DBAPIError as exc:
+            log.warning("claim failed: %s", str(exc).splitlines()[0])
+            claimed = []
+            self._stopping.wait(self.settings.poll_interval)
+        with self._held_lock:
+            if claimed:
+                self._held[token].update(t.id for t in claimed)
+            else:
+                del self._held[token]
+        for task in claimed:
+            self._buffer.put(task)
+        self.stats.claimed += len(claimed)
+        return claimed
+
+    def _in_flight(self) -> int:
+        with self._held_lock:
+            return sum(len(ids) for ids in self._held.values())
+
+    # -- running -------------------------------------------------------------------------------------
+
+    def _run_tasks(self) -> None:
+        settings = self.settings
+        while not (self._stopping.is_set() and self._buffer.empty()):
+            try:
+                first = self._buffer.get(timeout=0.1)
+            except local_queue.Empty:
+                continue
+            if self._stopping.is_set():
+                self._buffer.put(first)  # leave it for _release_buffered
+                return
+            opened = time.monotonic()
+            outcomes = self._runner.run_group(
+                first,
+                self._next_buffered,
+                settings.group_size,
+                lambda: time.monotonic() - opened >= settings.group_window,
+            )
+            for task, outcome in outcomes:
+                self._forget(task)
+                self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
+
+    def _next_buffered(self) -> ClaimedTask | None:
+        if self._stopping.is_set():
+            return None
+        try:
+            return self._buffer.get_nowait()
+        except local_queue.Empty:
+            return None
+
+    def _forget(self, task: ClaimedTask) -> None:
+        with self._held_lock:
+            ids = self._held.get(task.lease_token)
+            if ids is not None:
+                ids.discard(task.id)
+                if not ids:
+                    del self._held[task.lease_token]
+            self._cancel_flags.pop(task.id, None)
+        self._wake.set()  # room in the buffer: claim more
+
+    def _cancel_flag(self, task_id: uuid.UUID) -> threading.Event:
+        with self._held_lock:
+            return self._cancel_flags.setdefault(task_id, threading.Event())
+
+    def _release_buffered(self) -> int:
+        """Hand back tasks claimed but never started; their attempt is not counted."""
+        buffered: list[ClaimedTask] = []
+        while True:
+            try:
+                buffered.append(self._buffer.get_nowait())
+            except local_queue.Empty:
+                break
+        if not buffered:
+            return 0
+        try:
+            with self.engine.begin() as connection:
+                for task in buffered:
+                    connection.execute(
+                        update(tasks)
+                        .where(tasks.c.id == task.id, tasks.c.lease_token == task.lease_token,
+                               tasks.c.state == TaskState.RUNNING.value)
+                        .values(state=TaskState.PENDING.value, attempts=tasks.c.attempts - 1,
+                                worker_id=None, lease_token=None, started_at=None)
+                    )
+        except DBAPIError as exc:
+            log.warning("could not hand back buffered tasks (they will be rescued): %s", exc)
+        for task in buffered:
+            self._forget(task)
+        return len(buffered)
+
+    # -- heartbeat -----------------------------------------------------------------------------------
+
+    def _worker_row(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "hostname": socket.gethostname(),
+            "pid": os.getpid(),
+            "queues": self.queues,
+            "concurrency": self.settings.concurrency,
+            "started_at": db_now(),
+            "heartbeat_at": db_now(),
+        }
+
+    def _register(self) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(insert(workers).values(self._worker_row()))
+
+    def _unregister(self) -> None:
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(delete(workers).where(workers.c.id == self.id))
+        except DBAPIError as exc:
+            log.warning("could not remove worker row: %s", exc)
+
+    def _heartbeat_loop(self) -> None:
+        while not self._stopping.wait(self.settings.heartbeat_every):
+            try:
+                self.heartbeat()
+            except DBAPIError as exc:
+                log.warning("heartbeat failed: %s", str(exc).splitlines()[0])
+
+    def heartbeat(self) -> None:
+        """Prove this worker alive, pick up cancellation requests, release tasks it no longer holds."""
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SET LOCAL synchronous_commit = off"))
+            beat = connection.execute(
+                update(workers).where(workers.c.id == self.id).values(heartbeat_at=db_now())
+            )
+            if beat.rowcount == 0:
+                log.warning("worker %s was declared dead (silent too long); registering again", self.id)
+                connection.execute(insert(workers).values(self._worker_row()))
+            mine = (tasks.c.state == TaskState.RUNNING.value) & (tasks.c.worker_id == self.id)
+            for (task_id,) in connection.execute(select(tasks.c.id).where(mine, tasks.c.cancel_requested)):
+                self._cancel_flag(task_id).set()
+            # Holding the lock while releasing: a claim registers its token under this lock before it runs,
+            # so no claim can commit tasks under a token this statement does not know about.
+            with self._held_lock:
+                live_tokens = list(self._held)
+                orphaned = mine if not live_tokens else mine & tasks.c.lease_token.not_in(live_tokens)
+                connection.execute(
+                    update(tasks)
+                    .where(orphaned)
+                    .values(state=TaskState.PENDING.value, worker_id=None, lease_token=None, run_at=db_now())
+                )
+
+    # -- maintenance ---------------------------------------------------------------------------------
+
+    def _maintenance_loop(self) -> None:
+        last_prune = time.monotonic()
+        while not self._stopping.wait(self.settings.maintenance_interval):
+            try:
+                self.maintain()
+                if (
+                    self.settings.prune_after_seconds is not None
+                    and time.monotonic() - last_prune >= self.settings.prune_every_seconds
+                ):
+                    last_prune = time.monotonic()
+                    self.prune_due()
+            except DBAPIError as exc:
+                log.warning("maintenance failed: %s", str(exc).splitlines()[0])
+
+    def maintain(self) -> None:
+        """One pass of rescue, expiry and periodic ticks."""
+        lease = self.settings.lease_seconds
+        with self.engine.begin() as connection:
+            rescued = rescue_abandoned(connection, lease)
+            if rescued:
+                log.warning("rescued %d task(s) from workers silent for over %.0fs", len(rescued), lease)
+            expire_overdue(connection)
+            forget_dead_workers(connection, older_than_seconds=max(60.0, 10 * lease))
+        if self.registry.schedules:
+            with self.engine.begin() as connection:
+                enqueue_due_ticks(connection, self.registry, self.registry.schedules)
+                forget_old_ticks(connection, older_than_seconds=86400.0)
+
+    def prune_due(self) -> int:
+        """Prune finished tasks older than ``prune_after_seconds``, batch by batch; returns how many."""
+        assert self.settings.prune_after_seconds is not None
+        total = 0
+        while not self._stopping.is_set():
+            with self.engine.begin() as connection:
+                result = prune(
+                    connection, self.registry.references, older_than_seconds=self.settings.prune_after_seconds
+                )
+            total += result.deleted
+            if result.deleted == 0:
+                break
+        return total
