@@ -49,6 +49,22 @@ def test_db_upgrade_with_a_malformed_url_says_how_to_fix_it_in_one_line() -> Non
     assert output.count("\n") == 1
 
 
+def test_db_upgrade_refuses_databases_the_queue_does_not_run_on() -> None:
+    exit_code, output = run_shop("db", "upgrade", database_url="mysql://clerk@127.0.0.1/shop")
+
+    assert exit_code == 1
+    assert "PostgreSQL or SQLite only" in output
+    assert output.count("\n") == 1
+
+
+def test_db_upgrade_without_the_named_driver_says_how_to_fix_it_in_one_line() -> None:
+    exit_code, output = run_shop("db", "upgrade", database_url="postgresql+nosuchdriver://clerk@127.0.0.1/shop")
+
+    assert exit_code == 1
+    assert output.startswith("Error: no database driver for postgresql+nosuchdriver://clerk@127.0.0.1/shop")
+    assert output.count("\n") == 1
+
+
 def test_shop_console_script_runs_db_upgrade(tmp_path: Path) -> None:
     shop = Path(sys.executable).parent / "shop"
     url = f"sqlite:///{tmp_path / 'shop.sqlite3'}"
