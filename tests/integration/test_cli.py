@@ -58,10 +58,10 @@ def test_db_upgrade_refuses_databases_the_queue_does_not_run_on() -> None:
 
 
 def test_db_upgrade_without_the_named_driver_says_how_to_fix_it_in_one_line() -> None:
-    exit_code, output = run_shop("db", "upgrade", database_url="postgresql+nosuchdriver://clerk@127.0.0.1/shop")
+    exit_code, output = run_shop("db", "upgrade", database_url="postgresql+nodriver://clerk@127.0.0.1/shop")
 
     assert exit_code == 1
-    assert output.startswith("Error: no database driver for postgresql+nosuchdriver://clerk@127.0.0.1/shop")
+    assert output.startswith("Error: no database driver for postgresql+nodriver://clerk@127.0.0.1/shop")
     assert output.count("\n") == 1
 
 
