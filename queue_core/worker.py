@@ -78,6 +78,8 @@ class WorkerStats:
     """Counters for logs and tests."""
 
     claimed: int = 0
+    claims: int = 0  # claim transactions that returned tasks
+    commit_groups: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
@@ -98,6 +100,7 @@ class Worker:
         self._held_lock = threading.Lock()
         self._held: dict[uuid.UUID, set[uuid.UUID]] = {}  # lease token -> task ids still held
         self._running_count = 0
+        self._flags_lock = threading.Lock()  # separate: runners take it inside their transactions
         self._cancel_flags: dict[uuid.UUID, threading.Event] = {}
         self._runner = TaskRunner(engine, registry, self.id, self._cancel_flag)
 
@@ -164,8 +167,11 @@ class Worker:
     # -- claiming ------------------------------------------------------------------------------------
 
     def _claim_loop(self, until_idle: bool) -> None:
+        size = self.settings.buffer_size
         while not self._stopping.is_set():
-            room = self.settings.buffer_size - self._in_flight()
+            in_flight = self._in_flight()
+            # Refill once the buffer is half empty: fewer, larger claims than topping up one task at a time.
+            room = size - in_flight if in_flight <= size // 2 else 0
             claimed = self._claim(room) if room > 0 else []
             if until_idle and not claimed and self._in_flight() == 0 and self._buffer.empty():
                 return
@@ -199,6 +205,7 @@ class Worker:
         for task in claimed:
             self._buffer.put(task)
         self.stats.claimed += len(claimed)
+        self.stats.claims += 1 if claimed else 0
         return claimed
 
     def _in_flight(self) -> int:
@@ -224,6 +231,7 @@ class Worker:
                 settings.group_size,
                 lambda: time.monotonic() - opened >= settings.group_window,
             )
+            self.stats.commit_groups += 1
             for task, outcome in outcomes:
                 self._forget(task)
                 self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
@@ -243,11 +251,12 @@ class Worker:
                 ids.discard(task.id)
                 if not ids:
                     del self._held[task.lease_token]
+        with self._flags_lock:
             self._cancel_flags.pop(task.id, None)
         self._wake.set()  # room in the buffer: claim more
 
     def _cancel_flag(self, task_id: uuid.UUID) -> threading.Event:
-        with self._held_lock:
+        with self._flags_lock:
             return self._cancel_flags.setdefault(task_id, threading.Event())
 
     def _release_buffered(self) -> int:
