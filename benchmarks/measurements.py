@@ -148,7 +148,7 @@ async def measure_pickup_latency(
 
     The commit time is taken right after the enqueue call returns, so it includes the commit's trip back
     to the enqueuer; a worker woken by NOTIFY can start the handler before that, which shows up as a
-    small negative latency (a fraction of a millisecond), equally for every system.
+    small negative latency (a few milliseconds at most on a busy 2-core machine), for any system.
     """
     total = workload.latency_jobs
     interval = 1.0 / workload.latency_jobs_per_second
