@@ -45,12 +45,10 @@ from sqlalchemy import Connection, Engine, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from queue_core.clock import db_now
-from queue_core.models import NameLimit, Task
+from queue_core.models import limit_table as limits
+from queue_core.models import task_table as tasks
 from queue_core.registry import TaskOptions
 from queue_core.states import TaskState
-
-tasks = Task.__table__
-limits = NameLimit.__table__
 
 
 @dataclass(frozen=True)
@@ -98,7 +96,7 @@ def claim(
     options: Mapping[str, TaskOptions],
     limit: int,
 ) -> list[ClaimedTask]:
-    """Claim up to ``limit`` claimable tasks of the names in ``options`` from ``queues``, in one transaction."""
+    """Claim up to ``limit`` tasks of the names in ``options`` from ``queues``, in one transaction."""
     if limit <= 0 or not queues or not options:
         return []
     free_names = [name for name, opts in options.items() if not opts.is_limited]

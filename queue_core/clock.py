@@ -3,7 +3,8 @@
 Leases, delays and expiry are compared against one clock: the database's. Workers on many machines then
 never disagree about whether a lease has run out, however far their own clocks drift.
 
-PostgreSQL has ``statement_timestamp()`` (not ``now()``, which stays at the start of a long transaction). SQLite has no sub-second clock that compares with stored timestamps, so each
+PostgreSQL has ``statement_timestamp()`` (not ``now()``, which stays at the start of a long transaction).
+SQLite has no sub-second clock that compares with stored timestamps, so each
 SQLite connection gets a ``queue_now(offset)`` function (see ``install_sqlite_clock``) that reads the host
 clock; an SQLite database lives on one host, so that clock is shared by all its workers.
 """

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from queue_core.clock import db_now
 from queue_core.ids import new_task_id
-from queue_core.models import Task
+from queue_core.models import task_table
 from queue_core.states import TaskState
 
 NOTIFY_CHANNEL = "queue_core_tasks"
@@ -95,7 +95,7 @@ def enqueue_many(session: Session | Connection, specs: Iterable[TaskSpec]) -> li
     dialect = session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
     wake_queues = sorted({spec.queue for spec in specs if _is_due_now(spec)})
     # A Core INSERT on the table (not the ORM entity): a plain multi-row INSERT, no identity-map work.
-    statement = insert(Task.__table__)
+    statement = insert(task_table)
     for shape in _group_by_timing(rows):
         session.execute(statement.values(_timing_values(shape[0])), [r["values"] for r in shape])
     if dialect == "postgresql":

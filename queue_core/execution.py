@@ -4,7 +4,8 @@ A worker runs tasks in *commit groups*: one database transaction holds several t
 each inside its own SAVEPOINT:
 
     BEGIN
-      SAVEPOINT; handler(task 1); UPDATE queue_tasks SET state='succeeded' WHERE id=1 AND lease_token=t; RELEASE
+      SAVEPOINT; handler(task 1); UPDATE queue_tasks SET state='succeeded' WHERE id=1 AND lease_token=t
+                 RELEASE SAVEPOINT
       SAVEPOINT; handler(task 2) raises; ROLLBACK TO SAVEPOINT; UPDATE ... SET state='pending' (retry) ...
       ...
     COMMIT
@@ -42,28 +43,35 @@ from sqlalchemy.orm import Session, SessionTransaction
 from queue_core.claims import ClaimedTask
 from queue_core.clock import db_now
 from queue_core.enqueue import Lineage, current_lineage
-from queue_core.models import Task, TaskError
+from queue_core.models import error_table as errors
+from queue_core.models import task_table as tasks
 from queue_core.outcomes import Cancelled, Discard, LeaseLost
 from queue_core.registry import TaskRegistry
 from queue_core.states import TaskState
 
 log = logging.getLogger(__name__)
-tasks = Task.__table__
-errors = TaskError.__table__
 
 MAX_MESSAGE_CHARS = 2000
 MAX_TRACEBACK_CHARS = 4000
 IN_HANDLER = "queue_core.in_handler"
 
 # Built once: constructing a statement costs more than running it (about 130 us against 75 us here).
-_FENCE = (tasks.c.id == bindparam("task_id")) & (tasks.c.lease_token == bindparam("token")) & (
-    tasks.c.state == TaskState.RUNNING.value
+_FENCE = (
+    (tasks.c.id == bindparam("task_id"))
+    & (tasks.c.lease_token == bindparam("token"))
+    & (tasks.c.state == TaskState.RUNNING.value)
 )
-SUCCEED = update(tasks).where(_FENCE).values(
-    state=TaskState.SUCCEEDED.value, finished_at=db_now(), lease_token=None
+SUCCEED = (
+    update(tasks)
+    .where(_FENCE)
+    .values(state=TaskState.SUCCEEDED.value, finished_at=db_now(), lease_token=None)
 )
-RETRY_LATER = update(tasks).where(_FENCE).values(
-    state=TaskState.PENDING.value, run_at=db_now(bindparam("delay")), worker_id=None, lease_token=None
+RETRY_LATER = (
+    update(tasks)
+    .where(_FENCE)
+    .values(
+        state=TaskState.PENDING.value, run_at=db_now(bindparam("delay")), worker_id=None, lease_token=None
+    )
 )
 END_AS = update(tasks).where(_FENCE).values(state=bindparam("state"), finished_at=db_now(), lease_token=None)
 RECORD_ERROR = insert(errors).values(failed_at=db_now())
@@ -140,8 +148,13 @@ class TaskRunner:
         self.worker_id = worker_id
         self._cancel_flags = cancel_flags
 
-    def run_group(self, first: ClaimedTask, next_task: Callable[[], ClaimedTask | None],
-                  group_size: int, deadline: Callable[[], bool]) -> list[tuple[ClaimedTask, str]]:
+    def run_group(
+        self,
+        first: ClaimedTask,
+        next_task: Callable[[], ClaimedTask | None],
+        group_size: int,
+        deadline: Callable[[], bool],
+    ) -> list[tuple[ClaimedTask, str]]:
         """Run ``first`` and then more tasks from ``next_task`` in one transaction; returns their outcomes.
 
         If the commit itself fails (a deadlock between two groups, a serialization failure), each task is
@@ -249,19 +262,27 @@ class TaskRunner:
         if not self._fenced(session, RETRY_LATER, task, delay=delay):
             return Outcome.LEASE_LOST
         self._record_error(session, task, exc)
-        log.info("task %s (%s) attempt %d failed, retrying in %.1fs: %s",
-                 task.id, task.name, task.attempt, delay, _one_line(exc))
+        log.info(
+            "task %s (%s) attempt %d failed, retrying in %.1fs: %s",
+            task.id,
+            task.name,
+            task.attempt,
+            delay,
+            _one_line(exc),
+        )
         return Outcome.RETRYING
 
-    def _end(self, session: Session, task: ClaimedTask, state: TaskState, outcome: str,
-             exc: BaseException | None) -> str:
+    def _end(
+        self, session: Session, task: ClaimedTask, state: TaskState, outcome: str, exc: BaseException | None
+    ) -> str:
         if not self._fenced(session, END_AS, task, state=state.value):
             return Outcome.LEASE_LOST
         if exc is not None:
             self._record_error(session, task, exc)
         if state is TaskState.DEAD:
-            log.warning("task %s (%s) is dead after %d attempts: %s",
-                        task.id, task.name, task.attempt, _one_line(exc))
+            log.warning(
+                "task %s (%s) is dead after %d attempts: %s", task.id, task.name, task.attempt, _one_line(exc)
+            )
         return outcome
 
     def _fenced(self, session: Session, statement: Any, task: ClaimedTask, **params: Any) -> bool:

@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, case, delete, insert, select, update
 
 from queue_core.clock import db_now
-from queue_core.models import Task, TaskError, WorkerRecord
+from queue_core.models import error_table as errors
+from queue_core.models import task_table as tasks
+from queue_core.models import worker_table as workers
 from queue_core.references import OnPrune, TaskReference, referenced_by_any
 from queue_core.states import FINISHED_STATES, TaskState
-
-tasks = Task.__table__
-errors = TaskError.__table__
-workers = WorkerRecord.__table__
 
 WORKER_LOST = "queue_core.WorkerLost"
 
@@ -129,8 +127,9 @@ def prune(
     for ref in references:
         if ref.on_prune is OnPrune.SET_NULL and batch:
             nulled += int(
-                connection.execute(update(ref.table).where(ref.column.in_(batch)).values({ref.column: None}))
-                .rowcount
+                connection.execute(
+                    update(ref.table).where(ref.column.in_(batch)).values({ref.column: None})
+                ).rowcount
             )
     if batch:
         connection.execute(delete(errors).where(errors.c.task_id.in_(batch)))

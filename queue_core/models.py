@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     SmallInteger,
     String,
+    Table,
     Text,
     Uuid,
     text,
@@ -169,3 +170,11 @@ class NameLimit(QueueBase):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
     refilled_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+# Core handles on the tables, typed as Table, for the hand-written statements of claims and maintenance.
+task_table = cast(Table, Task.__table__)
+error_table = cast(Table, TaskError.__table__)
+worker_table = cast(Table, WorkerRecord.__table__)
+tick_table = cast(Table, PeriodicTick.__table__)
+limit_table = cast(Table, NameLimit.__table__)

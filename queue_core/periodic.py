@@ -16,10 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from queue_core.clock import db_now
 from queue_core.enqueue import enqueue_many
-from queue_core.models import PeriodicTick
+from queue_core.models import tick_table as ticks
 from queue_core.registry import Schedule, TaskRegistry
-
-ticks = PeriodicTick.__table__
 
 
 def latest_tick(schedule: Schedule, now: dt.datetime) -> dt.datetime:

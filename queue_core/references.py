@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, Table, false, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from queue_core.models import Task
+from queue_core.models import task_table
 from queue_core.states import UNSUCCESSFUL_STATES
 
 
@@ -109,7 +109,7 @@ def find_dangling(
 ) -> list[DanglingReference]:
     """Rows whose task is dead, cancelled, expired, discarded or missing, at most ``limit`` per column."""
     found: list[DanglingReference] = []
-    tasks = Task.__table__
+    tasks = task_table
     for ref in references:
         pk_columns = list(ref.table.primary_key.columns)
         query = (

@@ -28,6 +28,6 @@ class RetryPolicy:
 
     def delay_after(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt``."""
-        exponential = min(self.cap_seconds, self.base_seconds * 2 ** max(0, attempt - 1))
-        factor = 1.0 - self.jitter * (rng or random).random()
+        exponential = min(self.cap_seconds, self.base_seconds * 2.0 ** max(0, attempt - 1))
+        factor: float = 1.0 - self.jitter * (rng or random).random()
         return exponential * factor

@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -36,14 +36,13 @@ from queue_core.clock import db_now
 from queue_core.execution import TaskRunner
 from queue_core.listener import NotificationListener
 from queue_core.maintenance import expire_overdue, forget_dead_workers, prune, rescue_abandoned
-from queue_core.models import Task, WorkerRecord
+from queue_core.models import task_table as tasks
+from queue_core.models import worker_table as workers
 from queue_core.periodic import enqueue_due_ticks, forget_old_ticks
 from queue_core.registry import TaskRegistry
 from queue_core.states import TaskState
 
 log = logging.getLogger(__name__)
-tasks = Task.__table__
-workers = WorkerRecord.__table__
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,9 @@ class WorkerStats:
 class Worker:
     """One worker process's queue machinery. ``run()`` blocks until stopped."""
 
-    def __init__(self, engine: Engine, registry: TaskRegistry, settings: WorkerSettings | None = None) -> None:
+    def __init__(
+        self, engine: Engine, registry: TaskRegistry, settings: WorkerSettings | None = None
+    ) -> None:
         self.engine = engine
         self.registry = registry
         self.settings = settings or WorkerSettings()
@@ -107,11 +108,13 @@ class Worker:
     # -- lifecycle -----------------------------------------------------------------------------------
 
     def run(self, *, until_idle: bool = False) -> None:
-        """Work until ``stop()`` or SIGTERM/SIGINT; with ``until_idle``, also stop when nothing is left to do."""
+        """Work until ``stop()`` or SIGTERM/SIGINT; with ``until_idle``, also when nothing is left to do."""
         self._install_signal_handlers()
         self._register()
         threads = self._start_threads()
-        log.info("worker %s started: queues=%s concurrency=%d", self.id, self.queues, self.settings.concurrency)
+        log.info(
+            "worker %s started: queues=%s concurrency=%d", self.id, self.queues, self.settings.concurrency
+        )
         try:
             self._claim_loop(until_idle)
         finally:
@@ -224,12 +227,8 @@ class Worker:
             if self._stopping.is_set():
                 self._buffer.put(first)  # leave it for _release_buffered
                 return
-            opened = time.monotonic()
             outcomes = self._runner.run_group(
-                first,
-                self._next_buffered,
-                settings.group_size,
-                lambda: time.monotonic() - opened >= settings.group_window,
+                first, self._next_buffered, settings.group_size, _closes_after(settings.group_window)
             )
             self.stats.commit_groups += 1
             for task, outcome in outcomes:
@@ -274,10 +273,18 @@ class Worker:
                 for task in buffered:
                     connection.execute(
                         update(tasks)
-                        .where(tasks.c.id == task.id, tasks.c.lease_token == task.lease_token,
-                               tasks.c.state == TaskState.RUNNING.value)
-                        .values(state=TaskState.PENDING.value, attempts=tasks.c.attempts - 1,
-                                worker_id=None, lease_token=None, started_at=None)
+                        .where(
+                            tasks.c.id == task.id,
+                            tasks.c.lease_token == task.lease_token,
+                            tasks.c.state == TaskState.RUNNING.value,
+                        )
+                        .values(
+                            state=TaskState.PENDING.value,
+                            attempts=tasks.c.attempts - 1,
+                            worker_id=None,
+                            lease_token=None,
+                            started_at=None,
+                        )
                     )
         except DBAPIError as exc:
             log.warning("could not hand back buffered tasks (they will be rescued): %s", exc)
@@ -384,3 +391,9 @@ class Worker:
             if result.deleted == 0:
                 break
         return total
+
+
+def _closes_after(seconds: float) -> Callable[[], bool]:
+    """A deadline check for a commit group opened now."""
+    closes_at = time.monotonic() + seconds
+    return lambda: time.monotonic() >= closes_at

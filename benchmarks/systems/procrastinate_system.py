@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
+from typing import Any
 
 import psycopg
 from procrastinate import App, PsycopgConnector
@@ -31,7 +32,7 @@ async def _untimed(probe: int | None) -> None:
     """The enqueuing side never runs the task; it only needs one registered under the same name."""
 
 
-def _build_app(database_url: str, job_started: JobStarted) -> tuple[App, Task[..., None, ...]]:
+def _build_app(database_url: str, job_started: JobStarted) -> tuple[App, Task[..., Any, ...]]:
     app = App(connector=PsycopgConnector(conninfo=database_url, min_size=2, max_size=POOL_SIZE))
 
     @app.task(name=TASK_NAME, queue=QUEUE)
@@ -44,7 +45,7 @@ def _build_app(database_url: str, job_started: JobStarted) -> tuple[App, Task[..
 class ProcrastinateEnqueuer:
     """An opened App; every ``defer_async`` is its own transaction on a pooled autocommit connection."""
 
-    def __init__(self, app: App, task: Task[..., None, ...]) -> None:
+    def __init__(self, app: App, task: Task[..., Any, ...]) -> None:
         self._app = app
         self._task = task
 
@@ -53,7 +54,8 @@ class ProcrastinateEnqueuer:
 
     async def enqueue_batch(self, count: int) -> None:
         # One defer_jobs query for the whole batch.
-        await self._task.batch_defer_async(*({"probe": None} for _ in range(count)))
+        no_probe: dict[str, Any] = {"probe": None}
+        await self._task.batch_defer_async(*(no_probe for _ in range(count)))
 
     async def close(self) -> None:
         await self._app.close_async()
