@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Table, false, or_, select
+from sqlalchemy import Column, ColumnElement, Connection, Table, false, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from queue_core.models import task_table
@@ -93,7 +93,7 @@ class TaskReference:
 
 
 def referencing_rows(
-    session: Session, references: Sequence[TaskReference], task_id: uuid.UUID
+    session: Session | Connection, references: Sequence[TaskReference], task_id: uuid.UUID
 ) -> list[ReferencingRow]:
     """Every registered business row that points at ``task_id`` (an indexed equality lookup per column)."""
     found: list[ReferencingRow] = []
@@ -105,7 +105,7 @@ def referencing_rows(
 
 
 def find_dangling(
-    session: Session, references: Sequence[TaskReference], limit: int = 1000
+    session: Session | Connection, references: Sequence[TaskReference], limit: int = 1000
 ) -> list[DanglingReference]:
     """Rows whose task is dead, cancelled, expired, discarded or missing, at most ``limit`` per column."""
     found: list[DanglingReference] = []

@@ -1,0 +1,103 @@
+"""queue_core: a transactional task queue on PostgreSQL (and SQLite) built for the inverted pattern.
+
+Business rows keep the ID of the task that processes them (``orders.processing_task_id``); tasks carry
+no business IDs. This package knows no business word. Its promises, each proved by a test against a
+real PostgreSQL (tests/integration/queue_core/):
+
+1. Transactional enqueue. ``enqueue(session, name)`` joins the caller's transaction and returns the new
+   task's ID at once. The task is invisible to workers until the caller commits and gone if it rolls
+   back. ``enqueue_many`` inserts many in one statement.
+2. Transactional, fenced completion. A handler gets the task and a session; its writes and the task's
+   move to ``succeeded`` commit in one transaction. Each claim carries a lease token that every later
+   write about the task must present: a worker that lost the task (rescued, claimed elsewhere) cannot
+   commit, and its business writes roll back. A task's database effects happen exactly once, even when
+   it runs twice.
+3. No stuck and no double-running tasks. A worker's heartbeat keeps its claimed tasks its own however long
+   a handler runs. A worker killed with SIGKILL, or cut off from the database, loses them after
+   ``lease_seconds``; they are claimed again with the attempt counted. A live worker's task is never
+   rescued.
+4. Claims that scale. Batched claims with ``FOR UPDATE SKIP LOCKED`` through a partial index holding only
+   claimable rows; no two workers ever claim the same task. Workers wake on LISTEN/NOTIFY and poll as a
+   fallback; a lost LISTEN connection is re-established.
+5. Failures handled. Exponential backoff with jitter per task name; each failed attempt's error (type,
+   message, short traceback) recorded; after the last attempt the task is ``dead``, inspectable and
+   re-queueable. ``raise Discard(reason)`` ends a task that cannot succeed. A poison task blocks nothing.
+6. Control. Delay and run-at, expiry, priorities, named queues, per-name concurrency and rate limits
+   across all workers, periodic tasks (one enqueue per tick however many workers run), cancellation
+   (pending at once, running cooperatively), progress reports, parent and root IDs for tasks enqueued
+   from inside a handler, and graceful shutdown on SIGTERM.
+7. Inverted references, generically. Packages register the columns that hold task IDs. The queue can
+   list the rows that point at a task, keeps a referenced finished task when pruning (or nulls the
+   pointer, per column), and reports dangling references (rows pointing at a dead, cancelled, expired,
+   discarded or missing task) to the owning package's repair function.
+8. A small hot table. Finished tasks are pruned in batches after a retention period; claims read only
+   the partial index of claimable rows, so history does not slow them.
+9. Inspection. Counts by state and queue, oldest pending age, throughput, pickup latency percentiles,
+   dead tasks, one task with its attempts and referencing rows.
+10. Two backends, one API. PostgreSQL for production; SQLite for an embedded demo, with polling instead
+    of LISTEN/NOTIFY and one writer at a time instead of SKIP LOCKED.
+
+Call ``configure_engine`` on the engine first; run workers with ``Worker(engine, registry).run()``.
+"""
+
+from queue_core.claims import ClaimedTask
+from queue_core.control import TaskNotFoundError, cancel, requeue, state_of
+from queue_core.engine import configure_engine
+from queue_core.enqueue import TaskSpec, enqueue, enqueue_many
+from queue_core.execution import RunningTask
+from queue_core.inspection import QueueStats, TaskDetails, list_tasks, queue_stats, task_details
+from queue_core.maintenance import PruneResult, prune
+from queue_core.outcomes import Cancelled, Discard, LeaseLost
+from queue_core.references import (
+    DanglingReference,
+    OnPrune,
+    ReferencingRow,
+    TaskReference,
+    find_dangling,
+    referencing_rows,
+    repair_dangling,
+)
+from queue_core.registry import RateLimit, Schedule, TaskDefinition, TaskRegistry
+from queue_core.retry import RetryPolicy
+from queue_core.states import FINISHED_STATES, UNSUCCESSFUL_STATES, TaskState
+from queue_core.worker import Worker, WorkerSettings
+
+__all__ = [
+    "FINISHED_STATES",
+    "UNSUCCESSFUL_STATES",
+    "Cancelled",
+    "ClaimedTask",
+    "DanglingReference",
+    "Discard",
+    "LeaseLost",
+    "OnPrune",
+    "PruneResult",
+    "QueueStats",
+    "RateLimit",
+    "ReferencingRow",
+    "RetryPolicy",
+    "RunningTask",
+    "Schedule",
+    "TaskDefinition",
+    "TaskDetails",
+    "TaskNotFoundError",
+    "TaskReference",
+    "TaskRegistry",
+    "TaskSpec",
+    "TaskState",
+    "Worker",
+    "WorkerSettings",
+    "cancel",
+    "configure_engine",
+    "enqueue",
+    "enqueue_many",
+    "find_dangling",
+    "list_tasks",
+    "prune",
+    "queue_stats",
+    "referencing_rows",
+    "repair_dangling",
+    "requeue",
+    "state_of",
+    "task_details",
+]

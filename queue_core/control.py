@@ -1,0 +1,73 @@
+"""Acting on tasks from outside a worker: cancel, re-queue. Each joins the caller's transaction.
+
+Because they take the caller's session, a business operation and the task operation commit together:
+cancelling an order and cancelling the task its ``processing_task_id`` points at is one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.orm import Session
+
+from queue_core.clock import db_now
+from queue_core.models import task_table as tasks
+from queue_core.states import FINISHED_STATES, TaskState
+
+
+class TaskNotFoundError(LookupError):
+    """No task has this ID (it may have been pruned)."""
+
+
+def cancel(session: Session | Connection, task_id: uuid.UUID) -> TaskState:
+    """Cancel a task; returns its state afterwards.
+
+    A pending task is ``cancelled`` at once. A running one gets ``cancel_requested``: its handler sees it
+    through ``RunningTask.cancel_requested`` within a heartbeat and may stop (ending ``cancelled``) or
+    finish. A finished task is left as it is.
+    """
+    cancelled = session.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.state == TaskState.PENDING.value)
+        .values(state=TaskState.CANCELLED.value, finished_at=db_now())
+    )
+    if cancelled.rowcount == 1:  # type: ignore[attr-defined]
+        return TaskState.CANCELLED
+    session.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.state == TaskState.RUNNING.value)
+        .values(cancel_requested=True)
+    )
+    return state_of(session, task_id)
+
+
+def requeue(session: Session | Connection, task_id: uuid.UUID, *, extra_attempts: int = 1) -> TaskState:
+    """Put a finished task (typically ``dead``) back to ``pending`` with ``extra_attempts`` more tries.
+
+    Its error history stays. Returns the state afterwards; a pending or running task is left alone.
+    """
+    if extra_attempts < 1:
+        raise ValueError("extra_attempts must be at least 1")
+    session.execute(
+        update(tasks)
+        .where(tasks.c.id == task_id, tasks.c.state.in_([s.value for s in FINISHED_STATES]))
+        .values(
+            state=TaskState.PENDING.value,
+            run_at=db_now(),
+            finished_at=None,
+            cancel_requested=False,
+            max_attempts=tasks.c.attempts + extra_attempts,
+            progress=None,
+            progress_message=None,
+        )
+    )
+    return state_of(session, task_id)
+
+
+def state_of(session: Session | Connection, task_id: uuid.UUID) -> TaskState:
+    """The task's current state; raises ``TaskNotFoundError``."""
+    state = session.execute(select(tasks.c.state).where(tasks.c.id == task_id)).scalar_one_or_none()
+    if state is None:
+        raise TaskNotFoundError(f"no task {task_id}")
+    return TaskState(state)
