@@ -44,7 +44,10 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 
 
 class db_now(FunctionElement[dt.datetime]):  # noqa: N801 - reads as a SQL function
-    """The database's current time, optionally shifted by ``offset`` seconds (a number or a column)."""
+    """The database's current time, optionally shifted by ``offset`` seconds (a number or an expression).
+
+    A NULL offset gives NULL, on both backends.
+    """
 
     type = UtcDateTime()
     inherit_cache = True
@@ -73,8 +76,10 @@ def _db_now_sqlite(element: db_now, compiler: SQLCompiler, **kw: Any) -> str:
     return f"queue_now({compiler.process(element.clauses, **kw)})"
 
 
-def _sqlite_now(offset: float | None) -> str:
-    moment = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset or 0)
+def _sqlite_now(offset: float | None) -> str | None:
+    if offset is None:  # like PostgreSQL: now() + NULL interval is NULL
+        return None
+    moment = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=offset)
     return moment.replace(tzinfo=None).strftime(SQLITE_FORMAT)
 
 

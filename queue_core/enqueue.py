@@ -13,16 +13,16 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, literal, select
+from sqlalchemy import Connection, Float, String, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
-from queue_core.clock import db_now
+from queue_core.clock import UtcDateTime, db_now
 from queue_core.ids import new_task_id
-from queue_core.models import task_table
+from queue_core.models import task_table as tasks
 from queue_core.states import TaskState
 
 NOTIFY_CHANNEL = "queue_core_tasks"
@@ -86,41 +86,48 @@ def enqueue(
 
 
 def enqueue_many(session: Session | Connection, specs: Iterable[TaskSpec]) -> list[uuid.UUID]:
-    """Add many tasks with one INSERT per distinct shape, in the caller's transaction; returns their IDs."""
+    """Add many tasks with one multi-row INSERT, in the caller's transaction; returns their IDs."""
     specs = list(specs)
     if not specs:
         return []
     lineage = current_lineage.get()
     rows = [_row(spec, lineage) for spec in specs]
+    session.execute(INSERT_TASKS, rows)
     dialect = session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
-    wake_queues = sorted({spec.queue for spec in specs if _is_due_now(spec)})
-    # A Core INSERT on the table (not the ORM entity): a plain multi-row INSERT, no identity-map work.
-    statement = insert(task_table)
-    for shape in _group_by_timing(rows):
-        session.execute(statement.values(_timing_values(shape[0])), [r["values"] for r in shape])
     if dialect == "postgresql":
-        for queue_name in wake_queues:
-            session.execute(select(func.pg_notify(literal(NOTIFY_CHANNEL), literal(queue_name))))
+        for queue_name in sorted({spec.queue for spec in specs if _is_due_now(spec)}):
+            session.execute(NOTIFY, {"channel": NOTIFY_CHANNEL, "queue": queue_name})
     return [spec.id for spec in specs]
+
+
+# Built once, with every time as a parameter, so each enqueue reuses one compiled statement. A Core INSERT
+# on the table, not the ORM entity: a plain multi-row INSERT with no identity-map work. Times come from
+# the database clock, so every worker compares them against the same time.
+INSERT_TASKS = insert(tasks).values(
+    created_at=db_now(),
+    run_at=func.coalesce(bindparam("at", type_=UtcDateTime()), db_now(bindparam("delay", type_=Float()))),
+    expires_at=db_now(bindparam("expires_in", type_=Float())),
+)
+NOTIFY = select(func.pg_notify(bindparam("channel", type_=String()), bindparam("queue", type_=String())))
 
 
 def _row(spec: TaskSpec, lineage: Lineage | None) -> dict[str, Any]:
     _check(spec)
     return {
-        "values": {
-            "id": spec.id,
-            "name": spec.name,
-            "queue": spec.queue,
-            "state": TaskState.PENDING.value,
-            "priority": spec.priority,
-            "args": dict(spec.args) if spec.args is not None else None,
-            "attempts": 0,
-            "max_attempts": spec.max_attempts,
-            "cancel_requested": False,
-            "parent_id": lineage.parent_id if lineage else None,
-            "root_id": lineage.root_id if lineage else None,
-        },
-        "timing": (_seconds(spec.delay), spec.run_at, _seconds(spec.expires_in)),
+        "id": spec.id,
+        "name": spec.name,
+        "queue": spec.queue,
+        "state": TaskState.PENDING.value,
+        "priority": spec.priority,
+        "args": dict(spec.args) if spec.args is not None else None,
+        "attempts": 0,
+        "max_attempts": spec.max_attempts,
+        "cancel_requested": False,
+        "parent_id": lineage.parent_id if lineage else None,
+        "root_id": lineage.root_id if lineage else None,
+        "at": spec.run_at,
+        "delay": _seconds(spec.delay) or 0.0,
+        "expires_in": _seconds(spec.expires_in),
     }
 
 
@@ -144,20 +151,3 @@ def _seconds(value: float | dt.timedelta | None) -> float | None:
 def _is_due_now(spec: TaskSpec) -> bool:
     delay = _seconds(spec.delay)
     return spec.run_at is None and (delay is None or delay <= 0)
-
-
-def _group_by_timing(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Rows with the same (delay, run_at, expiry) share one statement; a bulk enqueue is usually one group."""
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(row["timing"], []).append(row)
-    return list(groups.values())
-
-
-def _timing_values(row: dict[str, Any]) -> dict[str, Any]:
-    """Timestamps come from the database clock, so every worker compares them against the same time."""
-    delay, run_at, expires_in = row["timing"]
-    values: dict[str, Any] = {"created_at": db_now()}
-    values["run_at"] = run_at if run_at is not None else db_now(delay or 0)
-    values["expires_at"] = None if expires_in is None else db_now(expires_in)
-    return values
