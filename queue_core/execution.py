@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, event, insert, tuple_, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, SessionTransaction
 
 from queue_core.claims import ClaimedTask
@@ -76,6 +76,9 @@ RETRY_LATER = (
 END_AS = update(tasks).where(_FENCE).values(state=bindparam("state"), finished_at=db_now(), lease_token=None)
 RECORD_ERROR = insert(errors).values(failed_at=db_now())
 BEGUN = "queue_core.begun_transactions"
+# Commit-time failures worth one more try with each task in its own transaction (deadlock and
+# serialization failures surface as OperationalError subclasses in psycopg).
+RETRYABLE_ALONE = (OperationalError,)
 
 
 @dataclass
@@ -158,8 +161,8 @@ class TaskRunner:
         """Run ``first`` and then more tasks from ``next_task`` in one transaction; returns their outcomes.
 
         If the commit itself fails (a deadlock between two groups, a serialization failure), each task is
-        run again on its own. If the database is gone, the tasks are left claimed: the worker stops
-        vouching for them and the heartbeat releases them once the database is back.
+        run again on its own. Otherwise the tasks are given up: the worker stops vouching for them and the
+        heartbeat hands them back to ``pending`` once the database answers again.
         """
         group: list[ClaimedTask] = [first]
         outcomes: list[tuple[ClaimedTask, str]] = []
@@ -186,11 +189,18 @@ class TaskRunner:
             if len(group) == 1 or exc.connection_invalidated:
                 log.warning("could not commit %d task(s): %s", len(group), _one_line(exc))
                 return [(t, Outcome.LEASE_LOST) for t in group]
+            if not isinstance(exc, RETRYABLE_ALONE):
+                log.exception("commit group of %d failed", len(group))
+                return [(t, Outcome.LEASE_LOST) for t in group]
             log.info("commit group of %d failed (%s); running each task alone", len(group), _one_line(exc))
             results: list[tuple[ClaimedTask, str]] = []
             for task in group:
                 results += self.run_group(task, lambda: None, 1, lambda: True)
             return results
+        except Exception:
+            # A bug, not a task failure: give the tasks up (the heartbeat hands them back) and carry on.
+            log.exception("running a group of %d task(s) failed unexpectedly", len(group))
+            return [(t, Outcome.LEASE_LOST) for t in group]
 
     def _succeed_all(self, session: Session, group: list[ClaimedTask]) -> list[tuple[ClaimedTask, str]]:
         """One fenced UPDATE completing every task of the group whose handler ran no SQL."""
@@ -238,7 +248,7 @@ class TaskRunner:
         except Cancelled:
             savepoint.rollback()
             return self._end(session, task, TaskState.CANCELLED, Outcome.CANCELLED, None)
-        except Exception as exc:
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # a handler's sys.exit() is its failure
             savepoint.rollback()
             return self._fail(session, task, exc)
         finally:
