@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine, Float, Integer, String, Uuid, delete, select
@@ -29,6 +30,11 @@ from queue_core.registry import TaskRegistry
 # Leases, heartbeats and polls a hundred times shorter than in production: a test waits tenths of a second.
 FAST = WorkerSettings(lease_seconds=2, heartbeat_interval=0.3, poll_interval=0.05, maintenance_interval=0.1)
 DEADLINE_SECONDS = 20.0  # generous: the suite shares two cores with other work
+
+
+def fast_settings(**changes: Any) -> WorkerSettings:
+    """``FAST`` with some settings changed (``concurrency=1``, ``queues=["a"]``...)."""
+    return replace(FAST, **changes)
 
 
 class DepotBase(DeclarativeBase):
@@ -75,7 +81,9 @@ def create_depot_tables(engine: Engine) -> None:
 def record_run(session: Session, task_id: uuid.UUID, label: str, started: float | None = None) -> None:
     """Write a ``HandlerRun`` row in the handler's session (it commits with the task, or not at all)."""
     now = time.time()
-    session.add(HandlerRun(task_id=task_id, label=label, started=now if started is None else started, ended=now))
+    session.add(
+        HandlerRun(task_id=task_id, label=label, started=now if started is None else started, ended=now)
+    )
 
 
 def handler_runs(engine: Engine, label: str | None = None) -> list[HandlerRun]:
@@ -173,7 +181,9 @@ def running_workers(
         except BaseException as exc:  # reported by the test, not lost in a thread
             failures.append(exc)
 
-    threads = [threading.Thread(target=run, args=(w,), name=f"test-worker-{n}") for n, w in enumerate(workers)]
+    threads = [
+        threading.Thread(target=run, args=(w,), name=f"test-worker-{n}") for n, w in enumerate(workers)
+    ]
     for thread in threads:
         thread.start()
     try:
