@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Float, String, bindparam, func, insert, select
+from sqlalchemy import Connection, Float, String, bindparam, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from queue_core.clock import UtcDateTime, db_now
@@ -28,6 +28,10 @@ from queue_core.states import TaskState
 NOTIFY_CHANNEL = "queue_core_tasks"
 DEFAULT_QUEUE = "default"
 DEFAULT_MAX_ATTEMPTS = 5
+_ROW_COLUMNS = (
+    "id", "name", "queue", "state", "priority", "args", "attempts", "max_attempts", "cancel_requested",
+    "parent_id", "root_id",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -86,29 +90,42 @@ def enqueue(
 
 
 def enqueue_many(session: Session | Connection, specs: Iterable[TaskSpec]) -> list[uuid.UUID]:
-    """Add many tasks with one multi-row INSERT, in the caller's transaction; returns their IDs."""
+    """Add many tasks with one INSERT statement, in the caller's transaction; returns their IDs."""
     specs = list(specs)
     if not specs:
         return []
     lineage = current_lineage.get()
     rows = [_row(spec, lineage) for spec in specs]
-    session.execute(INSERT_TASKS, rows)
     dialect = session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
-    if dialect == "postgresql":
-        for queue_name in sorted({spec.queue for spec in specs if _is_due_now(spec)}):
-            session.execute(NOTIFY, {"channel": NOTIFY_CHANNEL, "queue": queue_name})
+    due_queues = sorted({spec.queue for spec in specs if _is_due_now(spec)})
+    if dialect != "postgresql":
+        session.execute(INSERT_TASKS, rows)
+    elif len(rows) == 1 and due_queues:
+        session.execute(INSERT_AND_NOTIFY, rows[0])  # one round trip instead of two: the common case
+    else:
+        session.execute(INSERT_TASKS, rows)
+        for queue_name in due_queues:
+            session.execute(NOTIFY, {"queue": queue_name})
     return [spec.id for spec in specs]
 
 
-# Built once, with every time as a parameter, so each enqueue reuses one compiled statement. A Core INSERT
-# on the table, not the ORM entity: a plain multi-row INSERT with no identity-map work. Times come from
-# the database clock, so every worker compares them against the same time.
+# Built once, every value a named parameter, so each enqueue reuses one compiled statement. A Core INSERT
+# on the table, not the ORM entity: no identity-map work. Times come from the database clock, so every
+# worker compares them against the same time.
 INSERT_TASKS = insert(tasks).values(
-    created_at=db_now(),
-    run_at=func.coalesce(bindparam("at", type_=UtcDateTime()), db_now(bindparam("delay", type_=Float()))),
-    expires_at=db_now(bindparam("expires_in", type_=Float())),
+    {
+        **{name: bindparam(name) for name in _ROW_COLUMNS},
+        "created_at": db_now(),
+        "run_at": func.coalesce(
+            bindparam("at", type_=UtcDateTime()), db_now(bindparam("delay", type_=Float()))
+        ),
+        "expires_at": db_now(bindparam("expires_in", type_=Float())),
+    }
 )
-NOTIFY = select(func.pg_notify(bindparam("channel", type_=String()), bindparam("queue", type_=String())))
+NOTIFY = select(func.pg_notify(literal(NOTIFY_CHANNEL), bindparam("queue", type_=String())))
+# PostgreSQL runs a data-modifying CTE even though nothing reads it: insert and notify in one statement.
+_INSERTED = INSERT_TASKS.returning(tasks.c.queue).cte("inserted")
+INSERT_AND_NOTIFY = select(func.pg_notify(literal(NOTIFY_CHANNEL), _INSERTED.c.queue))
 
 
 def _row(spec: TaskSpec, lineage: Lineage | None) -> dict[str, Any]:
