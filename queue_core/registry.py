@@ -174,8 +174,18 @@ class TaskRegistry:
 
             if not croniter.is_valid(schedule.cron):
                 raise ValueError(f"not a valid cron line: {schedule.cron!r}")
-        self._schedules[name] = schedule
+        self._add_schedule(schedule)
         return schedule
+
+    def _add_schedule(self, schedule: Schedule) -> None:
+        if self._schedules.get(schedule.name, schedule) != schedule:
+            raise ValueError(f"schedule {schedule.name!r} is declared twice")
+        self._schedules[schedule.name] = schedule
+
+    def _add_reference(self, reference: TaskReference) -> None:
+        if self._references.get(reference.label, reference) != reference:
+            raise ValueError(f"column {reference.label} is registered twice with different rules")
+        self._references[reference.label] = reference
 
     def track_reference(
         self,
@@ -186,15 +196,17 @@ class TaskRegistry:
     ) -> TaskReference:
         """Register a business column that holds task IDs (see ``queue_core.references``)."""
         reference = TaskReference.of(column, on_prune=on_prune, repair=repair)
-        self._references[reference.label] = reference
+        self._add_reference(reference)
         return reference
 
     def include(self, other: TaskRegistry) -> TaskRegistry:
         """Merge another registry's tasks, schedules and references into this one; returns self."""
         for definition in other.definitions:
             self.add(definition)
-        self._schedules.update({s.name: s for s in other.schedules})
-        self._references.update({r.label: r for r in other.references})
+        for schedule in other.schedules:
+            self._add_schedule(schedule)
+        for reference in other.references:
+            self._add_reference(reference)
         return self
 
     def with_options(self, name: str, **changes: Any) -> TaskDefinition:

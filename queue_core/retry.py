@@ -25,6 +25,8 @@ class RetryPolicy:
             raise ValueError("max_attempts must be at least 1")
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError("jitter must be between 0 and 1")
+        if self.base_seconds < 0 or self.cap_seconds < 0:
+            raise ValueError("base_seconds and cap_seconds must not be negative")
 
     def delay_after(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt``."""
