@@ -1,0 +1,89 @@
+"""Promise 6, periodic tasks: one enqueue per tick, however many workers evaluate the schedule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from queue_core import RunningTask, TaskRegistry
+from queue_core.models import task_table
+from shop.database import create_engine_from_url
+from tests.support.inprocess import (
+    create_depot_tables,
+    handler_runs,
+    record_run,
+    running_workers,
+    tick_rows,
+    wait_for,
+)
+
+TICKS_TO_WATCH = 4
+
+
+@pytest.fixture
+def three_engines(database_url: str) -> Iterator[list[Engine]]:
+    """One engine per worker, as three worker processes would have."""
+    engines = [create_engine_from_url(database_url) for _ in range(3)]
+    create_depot_tables(engines[0])
+    yield engines
+    for engine in engines:
+        engine.dispose()
+
+
+def test_three_workers_enqueue_each_tick_of_a_schedule_exactly_once(three_engines: list[Engine]) -> None:
+    registry = TaskRegistry()
+
+    @registry.task("count-pallets")
+    def count_pallets(task: RunningTask, session: Session) -> None:
+        record_run(session, task.id, "count-pallets")
+
+    registry.schedule("pallet-census", count_pallets, every=1)
+    observer = three_engines[0]
+
+    with running_workers(three_engines, registry):
+        wait_for(
+            lambda: len(tick_rows(observer, "pallet-census")) >= TICKS_TO_WATCH,
+            what=f"{TICKS_TO_WATCH} ticks of an every=1 schedule",
+        )
+
+    ticks = tick_rows(observer, "pallet-census")
+    with observer.connect() as connection:
+        enqueued = set(
+            connection.execute(select(task_table.c.id).where(task_table.c.name == "count-pallets")).scalars()
+        )
+    assert len(ticks) >= TICKS_TO_WATCH
+    # One tick row per second boundary, and exactly one task per tick row: no tick enqueued twice.
+    assert all(t["tick_at"].microsecond == 0 for t in ticks)
+    assert len({t["tick_at"] for t in ticks}) == len(ticks)
+    assert len(enqueued) == len(ticks)
+    assert {t["task_id"] for t in ticks} == enqueued
+    # And each enqueued tick ran at most once.
+    ran = [r.task_id for r in handler_runs(observer, "count-pallets")]
+    assert len(ran) == len(set(ran))
+    assert set(ran) <= enqueued
+
+
+def test_consecutive_ticks_are_one_period_apart(three_engines: list[Engine]) -> None:
+    registry = TaskRegistry()
+
+    @registry.task("count-pallets")
+    def count_pallets(task: RunningTask, session: Session) -> None:
+        """Nothing to do: the test reads the ticks."""
+
+    registry.schedule("pallet-census", count_pallets, every=1)
+    observer = three_engines[0]
+
+    with running_workers(three_engines, registry):
+        wait_for(
+            lambda: len(tick_rows(observer, "pallet-census")) >= 3,
+            what="3 ticks of an every=1 schedule",
+        )
+
+    moments = [t["tick_at"] for t in tick_rows(observer, "pallet-census")]
+    gaps = [later - earlier for earlier, later in zip(moments, moments[1:], strict=False)]
+    # Workers evaluate schedules ten times a second here, so no tick is skipped.
+    assert gaps and all(gap == dt.timedelta(seconds=1) for gap in gaps), gaps
