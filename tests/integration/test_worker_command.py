@@ -1,0 +1,176 @@
+"""``shop worker``: bad options and an empty registry are refused; a real process runs tasks until SIGTERM.
+
+The application's registry is still empty, so the process tests pass the hidden ``--registry`` option
+(``tests.integration.test_worker_command:parcel_registry``) to give the worker this module's one real task.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from queue_core import RunningTask, TaskRegistry, enqueue
+from queue_core.models import task_table, worker_table
+from shop.app import create_app
+from shop.cli import main
+from shop.config import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHOP = Path(sys.executable).parent / "shop"
+PARCEL_REGISTRY = "tests.integration.test_worker_command:parcel_registry"
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) \S+: ")
+
+parcel_registry = TaskRegistry()
+
+
+@parcel_registry.task("weigh-parcel", queue="parcels")
+def weigh_parcel(task: RunningTask, session: Session) -> None:
+    """Stands in for real work: running it is what moves the task to succeeded."""
+
+
+def shop(*args: str) -> Result:
+    """Run ``shop ARGS`` in this process, for the checks made before the worker touches a database."""
+    app = create_app(Settings(database_url="sqlite://"))
+    return app.test_cli_runner().invoke(main, list(args))
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 15.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {seconds} s: {condition.__doc__}")
+        time.sleep(0.05)
+
+
+def test_worker_with_no_registered_tasks_says_there_is_nothing_to_work_on() -> None:
+    result = shop("worker")
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: nothing to work on: no tasks are registered (contexts plug into shop.tasks.build_registry)\n"
+    )
+
+
+def test_worker_for_queues_no_registered_task_uses_says_there_is_nothing_to_work_on() -> None:
+    result = shop("worker", "--queues", "mail,invoices", "--registry", PARCEL_REGISTRY)
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: nothing to work on: no registered task uses queue(s) mail, invoices "
+        "(registered tasks use parcels)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "complaint"),
+    [
+        ("--concurrency", "0", "0 is not in the range x>=1"),
+        ("--concurrency", "many", "'many' is not a valid integer"),
+        ("--lease-seconds", "0.5", "0.5 is not in the range x>=1.0"),
+        ("--prune-after-days", "-1", "-1.0 is not in the range x>=0.0"),
+        ("--queues", "parcels,,mail", "has an empty queue name"),
+        ("--registry", "tests.integration.test_worker_command", "is not of the form module:attribute"),
+        ("--registry", "tests.integration.test_worker_command:no_such_registry", "cannot load"),
+        ("--registry", "shop.tasks:REGISTRY_CONFIG_KEY", "is not a TaskRegistry"),
+    ],
+)
+def test_worker_turns_a_bad_option_into_a_usage_error(option: str, value: str, complaint: str) -> None:
+    result = shop("worker", option, value)
+
+    assert result.exit_code == 2
+    assert f"Error: Invalid value for '{option}'" in result.output
+    assert complaint in result.output
+    assert "Traceback" not in result.output
+
+
+def test_worker_help_documents_the_registry_option_for_tests_and_demos() -> None:
+    result = shop("worker", "--help")
+
+    assert result.exit_code == 0
+    assert "--registry module:attr" in result.output
+
+
+@pytest.fixture
+def worker_log(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "worker.log"
+    yield path
+    if path.exists():
+        print(path.read_text())  # shown by pytest when the test failed
+
+
+def start_worker(database_url: str, log_path: Path, *args: str) -> subprocess.Popen[bytes]:
+    # PYTHONPATH lets the process import this module for --registry; everything else it imports anyway.
+    environment = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(REPO_ROOT)}
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [str(SHOP), "worker", "--registry", PARCEL_REGISTRY, *args],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+
+@pytest.mark.slow
+def test_worker_process_registers_runs_tasks_and_exits_0_soon_after_sigterm(
+    database_url: str, engine: Engine, worker_log: Path
+) -> None:
+    with Session(engine) as session, session.begin():
+        parcels = [enqueue(session, "weigh-parcel", queue="parcels") for _ in range(3)]
+
+    process = start_worker(database_url, worker_log, "--queues", "parcels", "--concurrency", "2")
+    try:
+
+        def registered_and_done() -> bool:
+            """the worker is in queue_workers and has weighed every parcel"""
+            with engine.connect() as connection:
+                workers = connection.execute(select(worker_table.c.pid, worker_table.c.concurrency)).all()
+                states = set(
+                    connection.scalars(select(task_table.c.state).where(task_table.c.id.in_(parcels)))
+                )
+            return workers == [(process.pid, 2)] and states == {"succeeded"}
+
+        wait_for(registered_and_done)
+        stopping_since = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert exit_code == 0
+    assert time.monotonic() - stopping_since < 5
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(worker_table)) == 0
+    lines = worker_log.read_text().splitlines()
+    assert lines, "the worker logged nothing"
+    assert all(LOG_LINE.match(line) for line in lines), lines
+    assert any("running tasks weigh-parcel" in line for line in lines)
+    assert any("started: queues=['parcels'] concurrency=2" in line for line in lines)
+    assert any("received SIGTERM" in line for line in lines)
+    assert "stopped" in lines[-1]
+
+
+@pytest.mark.slow
+def test_worker_process_on_an_unreachable_server_says_how_to_fix_it_in_one_line(worker_log: Path) -> None:
+    process = start_worker("postgresql://clerk:s3cret@127.0.0.1:1/shop", worker_log)
+    exit_code = process.wait(timeout=30)
+
+    assert exit_code == 1
+    last_line = worker_log.read_text().splitlines()[-1]
+    assert last_line.startswith(
+        "Error: cannot use the database at postgresql+psycopg://clerk:***@127.0.0.1:1/shop"
+    )
+    assert "set DATABASE_URL" in last_line
+    assert "Traceback" not in worker_log.read_text()
