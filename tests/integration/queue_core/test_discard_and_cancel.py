@@ -1,4 +1,4 @@
-"""Promises 5 and 6: ``Discard`` ends a task for good; cancel stops pending tasks at once, running ones cooperatively."""
+"""Promises 5, 6: Discard ends a task for good; cancel ends a pending task now, a running one when asked."""
 
 from __future__ import annotations
 

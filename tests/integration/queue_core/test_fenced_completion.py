@@ -16,17 +16,10 @@ from queue_core import enqueue, task_details
 from queue_core.claims import ClaimedTask, claim
 from queue_core.execution import TaskRunner
 from queue_core.models import task_table as tasks
-from tests.support.queue_handlers import count_effects, effects, registry
+from tests.support.queue_handlers import count_effects, effects, enqueue_committed, registry, task_row
 from tests.support.worker_process import wait_until
 
 WORKER_ID = uuid.UUID("00000000-0000-4000-8000-00000000beef")
-
-
-def enqueue_committed(engine: Engine, name: str) -> uuid.UUID:
-    with Session(engine) as session:
-        task_id = enqueue(session, name)
-        session.commit()
-    return task_id
 
 
 def claim_ready(engine: Engine, limit: int = 10) -> list[ClaimedTask]:
@@ -62,11 +55,6 @@ def steal_lease(engine: Engine, task_id: uuid.UUID) -> uuid.UUID:
     with engine.begin() as connection:
         connection.execute(update(tasks).where(tasks.c.id == task_id).values(lease_token=other_token))
     return other_token
-
-
-def task_row(engine: Engine, task_id: uuid.UUID) -> dict[str, object]:
-    with engine.connect() as connection:
-        return task_details(connection, task_id).task
 
 
 def test_handler_writes_and_task_success_commit_together(engine: Engine) -> None:

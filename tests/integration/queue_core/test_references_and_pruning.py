@@ -14,6 +14,7 @@ from queue_core import (
     DanglingReference,
     Discard,
     OnPrune,
+    PruneResult,
     RetryPolicy,
     RunningTask,
     TaskRegistry,
@@ -107,7 +108,7 @@ def test_prune_keeps_referenced_tasks_nulls_set_null_pointers_and_deletes_old_un
     assert len(error_rows(depot, old_dead)) == 1
     backdate_finished(depot, [kept, nulled, old_unreferenced, old_dead], seconds=2 * RETENTION_SECONDS)
 
-    results = []
+    results: list[PruneResult] = []
     while not results or results[-1].deleted:
         with depot.begin() as connection:
             results.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -35,7 +36,7 @@ def depot(engine: Engine) -> Iterator[Engine]:
 
 def test_failed_attempts_are_retried_with_exponential_backoff_within_the_jitter_band(depot: Engine) -> None:
     registry = TaskRegistry()
-    seen: list[dict[str, object]] = []
+    seen: list[dict[str, Any]] = []
 
     @registry.task("scan-parcel", retry=BACKOFF)
     def scan_parcel(task: RunningTask, session: Session) -> None:
@@ -55,11 +56,11 @@ def test_failed_attempts_are_retried_with_exponential_backoff_within_the_jitter_
     assert [s["attempt"] for s in seen] == [1, 2, 3, 4]
     for attempt in (1, 2, 3):
         # The retry's run_at is set in the transaction that records the failure, from the same clock.
-        waited = (seen[attempt]["run_at"] - errors[attempt - 1]["failed_at"]).total_seconds()  # type: ignore[operator]
+        waited = (seen[attempt]["run_at"] - errors[attempt - 1]["failed_at"]).total_seconds()
         full = BACKOFF.base_seconds * 2 ** (attempt - 1)
         assert full * (1 - BACKOFF.jitter) - 0.02 <= waited <= full + 0.02, (attempt, waited)
         # ... and the worker did not take it before then.
-        assert seen[attempt]["started_at"] >= seen[attempt]["run_at"]  # type: ignore[operator]
+        assert seen[attempt]["started_at"] >= seen[attempt]["run_at"]
 
 
 def test_each_failed_attempt_records_its_error_and_the_last_one_makes_the_task_dead(depot: Engine) -> None:

@@ -72,8 +72,8 @@ def test_accepts_the_edges_of_the_jitter_range() -> None:
     assert RetryPolicy(jitter=1.0).jitter == 1.0
 
 
-@pytest.mark.parametrize("changes", [{"base_seconds": -1.0}, {"cap_seconds": -5.0}])
-def test_rejects_negative_delays(changes: dict[str, float]) -> None:
+@pytest.mark.parametrize(("base_seconds", "cap_seconds"), [(-1.0, 3600.0), (1.0, -5.0)])
+def test_rejects_negative_delays(base_seconds: float, cap_seconds: float) -> None:
     # A negative wait is meaningless: it would schedule the retry in the past.
     with pytest.raises(ValueError):
-        RetryPolicy(**changes)
+        RetryPolicy(base_seconds=base_seconds, cap_seconds=cap_seconds)

@@ -1,0 +1,144 @@
+"""Promise 3: no stuck and no double-running tasks, proved with real worker processes.
+
+A worker killed with SIGKILL, or paused with SIGSTOP past its lease, loses its task to another worker; the
+task's effect still lands exactly once. A worker that is alive keeps its task however long it runs.
+Workers here use a 2 s lease, so a rescue takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+import uuid
+
+from sqlalchemy import Engine, make_url, select
+
+from queue_core import task_details
+from tests.support.queue_handlers import effects, enqueue_committed, task_row
+from tests.support.worker_process import WorkerProcess, WorkerProcesses, wait_until
+
+LEASE_SECONDS = 2.0
+
+
+def wait_until_started_by(engine: Engine, task_id: uuid.UUID, process: WorkerProcess) -> None:
+    """Wait until ``process`` is inside the task's handler (the handler reports progress on entry)."""
+    wait_until(
+        lambda: f"started by pid {process.pid} " in (task_row(engine, task_id)["progress_message"] or ""),
+        timeout=30,
+        message=f"worker process {process.pid} starts the handler",
+    )
+
+
+def wait_until_finished(engine: Engine, task_id: uuid.UUID, timeout: float = 40) -> dict[str, object]:
+    return wait_until(
+        lambda: (row := task_row(engine, task_id))["state"] == "succeeded" and row,
+        timeout=timeout,
+        message=f"task {task_id} succeeds",
+    )
+
+
+def effect_rows(engine: Engine, task_id: uuid.UUID) -> list[tuple[int, int]]:
+    """(pid, attempt) of every effect row of the task."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(effects.c.pid, effects.c.attempt).where(effects.c.task_id == task_id)
+        ).all()
+    return [(row.pid, row.attempt) for row in rows]
+
+
+def error_types(engine: Engine, task_id: uuid.UUID) -> list[tuple[int, str, uuid.UUID | None]]:
+    """(attempt, error type, worker ID) of every recorded error of the task."""
+    with engine.connect() as connection:
+        return [(e.attempt, e.error_type, e.worker_id) for e in task_details(connection, task_id).errors]
+
+
+def pause(process: WorkerProcess, database_url: str) -> None:
+    """SIGSTOP the process at a moment it holds no SQLite write lock.
+
+    A SQLite database has one writer at a time: a writer paused inside a transaction stalls every other
+    process until it resumes, however the queue behaves. That is SQLite's model, not the lease under
+    test, so on SQLite the pause is retried until it lands outside a transaction.
+    """
+    url = make_url(database_url)
+    for _ in range(50):
+        process.send(signal.SIGSTOP)
+        if url.get_backend_name() != "sqlite" or _write_lock_is_free(str(url.database)):
+            return
+        process.send(signal.SIGCONT)
+        time.sleep(0.02)
+    raise AssertionError(f"could not pause worker process {process.pid} outside a transaction")
+
+
+def _write_lock_is_free(path: str) -> bool:
+    connection = sqlite3.connect(path, timeout=0.5, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        connection.close()
+
+
+def test_task_of_a_worker_killed_mid_handler_runs_again_once_after_its_lease(
+    engine: Engine, workers: WorkerProcesses
+) -> None:
+    [killed] = workers.start(lease=LEASE_SECONDS)
+    task_id = enqueue_committed(engine, "test.record_slowly", {"seconds": 3})
+    wait_until_started_by(engine, task_id, killed)
+
+    killed.send(signal.SIGKILL)
+    killed.popen.wait(timeout=10)
+    [rescuer] = workers.start(lease=LEASE_SECONDS)
+    row = wait_until_finished(engine, task_id)
+
+    assert row["attempts"] == 2
+    assert effect_rows(engine, task_id) == [(rescuer.pid, 2)]
+    assert error_types(engine, task_id) == [(1, "queue_core.WorkerLost", killed.worker_id)]
+
+
+def test_task_of_a_paused_worker_is_rescued_and_the_late_completion_is_refused(
+    database_url: str, engine: Engine, workers: WorkerProcesses
+) -> None:
+    [paused] = workers.start(lease=LEASE_SECONDS)
+    # Long enough that the rescuer is still inside the handler when the paused worker wakes and finishes.
+    task_id = enqueue_committed(engine, "test.record_slowly", {"seconds": 5})
+    wait_until_started_by(engine, task_id, paused)
+
+    pause(paused, database_url)
+    [rescuer] = workers.start(lease=LEASE_SECONDS)
+    wait_until(
+        lambda: (row := task_row(engine, task_id))["worker_id"] == rescuer.worker_id and row["attempts"] == 2,
+        timeout=30,
+        message="the rescuer claims the paused worker's task",
+    )
+    paused.send(signal.SIGCONT)
+    # The paused worker's handler finishes first; its fenced completion must find the token changed.
+    wait_until(
+        lambda: "lost its lease; its writes were rolled back" in paused.log_text(),
+        timeout=30,
+        message="the resumed worker reports its completion refused",
+    )
+    row = wait_until_finished(engine, task_id)
+
+    assert row["attempts"] == 2
+    assert effect_rows(engine, task_id) == [(rescuer.pid, 2)]
+    assert error_types(engine, task_id) == [(1, "queue_core.WorkerLost", paused.worker_id)]
+    assert paused.popen.poll() is None  # it lost the task, not its life: it carries on working
+
+
+def test_live_worker_keeps_a_task_that_runs_three_times_its_lease(
+    engine: Engine, workers: WorkerProcesses
+) -> None:
+    runners = workers.start(2, lease=LEASE_SECONDS)  # the idle one would rescue the task if it could
+    task_id = enqueue_committed(engine, "test.record_slowly", {"seconds": 3 * LEASE_SECONDS})
+
+    row = wait_until_finished(engine, task_id)
+
+    assert row["attempts"] == 1
+    [(pid, attempt)] = effect_rows(engine, task_id)
+    assert attempt == 1
+    assert pid in {runner.pid for runner in runners}
+    assert error_types(engine, task_id) == []
