@@ -260,7 +260,7 @@ def _details_text(details: TaskDetails) -> str:
     if task["progress"] is not None:
         fields.append(("progress", f"{task['progress']:.0%} {task['progress_message'] or ''}".rstrip()))
     lines = [f"Task {task['id']}"]
-    lines += [f"  {label:<12} {value}".rstrip() for label, value in fields]
+    lines += [f"  {label:<12} {value}" for label, value in fields if value != ""]  # unset ones left out
     lines.append(f"Errors ({len(details.errors)})")
     for error in details.errors:
         lines.append(
