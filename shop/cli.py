@@ -1,5 +1,4 @@
-"""The ``shop`` command: Flask's commands (``shop run``, ``shop routes``), ``shop db``, ``shop worker``
-and ``shop queue``."""
+"""The ``shop`` command: Flask's own (``shop run``, ``shop routes``), ``db``, ``worker`` and ``queue``."""
 
 from __future__ import annotations
 
