@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import Column, Engine, Float, Integer, MetaData, Table, Uuid, func, insert, select
 from sqlalchemy.orm import Session
 
-from queue_core import RetryPolicy, RunningTask, TaskRegistry
+from queue_core import RetryPolicy, RunningTask, TaskRegistry, enqueue, task_details
 
 metadata = MetaData()
 
@@ -59,6 +61,20 @@ def count_effects(engine: Engine, task_id: uuid.UUID | None = None) -> int:
         query = query.where(effects.c.task_id == task_id)
     with engine.connect() as connection:
         return int(connection.execute(query).scalar_one())
+
+
+def enqueue_committed(engine: Engine, name: str, args: Mapping[str, Any] | None = None) -> uuid.UUID:
+    """Enqueue one task in a transaction of its own and commit it; its ID."""
+    with Session(engine) as session:
+        task_id = enqueue(session, name, args=args)
+        session.commit()
+    return task_id
+
+
+def task_row(engine: Engine, task_id: uuid.UUID) -> dict[str, Any]:
+    """The task's row as it is committed now, as a dict of columns."""
+    with engine.connect() as connection:
+        return task_details(connection, task_id).task
 
 
 @registry.task("test.record", retry=QUICK_RETRY)
