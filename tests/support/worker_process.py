@@ -75,7 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def wait_until(condition: Callable[[], T], *, timeout: float, message: str, interval: float = 0.05) -> T:
+def wait_until(
+    condition: Callable[[], T | None], *, timeout: float, message: str, interval: float = 0.05
+) -> T:
     """Poll ``condition`` until it returns something truthy (which is returned); fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:

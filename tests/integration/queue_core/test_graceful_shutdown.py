@@ -1,0 +1,72 @@
+"""Promise 6, graceful shutdown: SIGTERM lets running handlers finish and hands back what never started."""
+
+from __future__ import annotations
+
+import signal
+import uuid
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from queue_core import TaskSpec, enqueue_many
+from queue_core.models import task_table as tasks
+from queue_core.models import worker_table as workers_table
+from tests.support.queue_handlers import effects
+from tests.support.worker_process import WorkerProcesses, wait_until
+
+
+def snapshot(engine: Engine) -> dict[uuid.UUID, tuple[str, int, str | None]]:
+    """(state, attempts, progress message) of every task."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(tasks.c.id, tasks.c.state, tasks.c.attempts, tasks.c.progress_message)
+        )
+        return {row.id: (row.state, row.attempts, row.progress_message) for row in rows}
+
+
+def two_running_and_two_buffered(engine: Engine) -> dict[uuid.UUID, tuple[str, int, str | None]] | None:
+    """The snapshot once four tasks are claimed and two of them are inside their handler, else None."""
+    now = snapshot(engine)
+    claimed = sum(state == "running" for state, _, _ in now.values())
+    started = sum(message is not None for _, _, message in now.values())
+    return now if (claimed, started) == (4, 2) else None
+
+
+def test_sigterm_lets_running_handlers_finish_and_hands_back_buffered_tasks(
+    engine: Engine, workers: WorkerProcesses
+) -> None:
+    # Two runner threads and a buffer of four: two tasks run, two wait in the buffer, two stay pending.
+    [worker] = workers.start(concurrency=2, prefetch=4)
+    with Session(engine) as session:
+        ids = enqueue_many(
+            session, [TaskSpec(name="test.record_slowly", args={"seconds": 4}) for _ in range(6)]
+        )
+        session.commit()
+    before = wait_until(
+        lambda: two_running_and_two_buffered(engine),
+        timeout=30,
+        message="two tasks run and two more are claimed into the buffer",
+    )
+    in_flight = {task_id for task_id, (_, _, message) in before.items() if message is not None}
+    buffered = {task_id for task_id, (state, _, message) in before.items() if state == "running"} - in_flight
+
+    worker.send(signal.SIGTERM)
+    exit_code = worker.popen.wait(timeout=30)
+
+    after = snapshot(engine)
+    with engine.connect() as connection:
+        with_effects = set(connection.execute(select(effects.c.task_id)).scalars())
+        worker_rows = connection.execute(select(workers_table.c.id)).scalars().all()
+    assert exit_code == 0
+    assert with_effects == in_flight
+    assert {task_id: after[task_id][:2] for task_id in in_flight} == dict.fromkeys(
+        in_flight, ("succeeded", 1)
+    )
+    assert len(buffered) == 2
+    # Handed back as if never claimed: pending, and the attempt not counted.
+    assert {task_id: after[task_id][:2] for task_id in set(ids) - in_flight} == dict.fromkeys(
+        set(ids) - in_flight, ("pending", 0)
+    )
+    assert not any(state == "running" for state, _, _ in after.values())
+    assert worker_rows == []
+    assert "2 buffered task(s) handed back" in worker.log_text()
