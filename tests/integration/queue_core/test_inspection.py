@@ -31,6 +31,7 @@ from tests.support.inprocess import (
     record_run,
     run_until_idle,
     running_worker,
+    wait_for,
     wait_for_state,
 )
 
@@ -104,8 +105,15 @@ def test_queue_stats_of_an_empty_queue(depot: Engine) -> None:
 
 
 def test_queue_stats_counts_live_workers(depot: Engine) -> None:
-    with running_worker(depot, depot_registry()), Session(depot) as session:
-        assert queue_stats(session).live_workers == 1
+    def live_workers() -> int:
+        with Session(depot) as session:
+            return queue_stats(session).live_workers
+
+    with running_worker(depot, depot_registry()):
+        # The worker registers from its own thread: wait for the row, then check it is the only one.
+        wait_for(live_workers, what="the worker registering")
+        assert live_workers() == 1
+    assert live_workers() == 0
 
 
 def test_pickup_latency_percentiles_come_from_run_at_to_start(depot: Engine) -> None:
