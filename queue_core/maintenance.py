@@ -54,13 +54,12 @@ def rescue_abandoned(connection: Connection, lease_seconds: float) -> list[uuid.
         )
     )
     connection.execute(
-        insert(errors),
+        insert(errors).values(failed_at=db_now()),
         [
             {
                 "task_id": row.id,
                 "attempt": row.attempts,
                 "worker_id": row.worker_id,
-                "failed_at": db_now(),
                 "error_type": WORKER_LOST,
                 "message": f"worker {row.worker_id} stopped heartbeating during attempt {row.attempts}",
                 "traceback": None,

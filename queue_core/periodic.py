@@ -45,12 +45,14 @@ def enqueue_due_ticks(
     enqueued: list[uuid.UUID] = []
     for schedule in schedules:
         spec = registry.get(schedule.task).spec()
+        # RETURNING, not rowcount: drivers need not report a row count for INSERT ... ON CONFLICT.
         won = connection.execute(
             insert(ticks)
             .values(schedule=schedule.name, tick_at=latest_tick(schedule, now), task_id=spec.id)
             .on_conflict_do_nothing()
-        ).rowcount
-        if won == 1:
+            .returning(ticks.c.task_id)
+        ).first()
+        if won is not None:
             enqueue_many(connection, [spec])
             enqueued.append(spec.id)
     return enqueued
