@@ -15,6 +15,7 @@ import uuid
 from sqlalchemy import Engine, make_url, select
 
 from queue_core import task_details
+from queue_core.models import worker_table
 from tests.support.queue_handlers import effects, enqueue_committed, task_row
 from tests.support.worker_process import WorkerProcess, WorkerProcesses, wait_until
 
@@ -51,6 +52,16 @@ def error_types(engine: Engine, task_id: uuid.UUID) -> list[tuple[int, str, uuid
     """(attempt, error type, worker ID) of every recorded error of the task."""
     with engine.connect() as connection:
         return [(e.attempt, e.error_type, e.worker_id) for e in task_details(connection, task_id).errors]
+
+
+def silence_before_rescue(engine: Engine, task_id: uuid.UUID, lost: WorkerProcess) -> float:
+    """Seconds between the lost worker's last heartbeat and the rescue, both by the database clock."""
+    with engine.connect() as connection:
+        [error] = task_details(connection, task_id).errors
+        last_beat = connection.execute(
+            select(worker_table.c.heartbeat_at).where(worker_table.c.id == lost.worker_id)
+        ).scalar_one()
+    return float((error.failed_at - last_beat).total_seconds())
 
 
 def pause(process: WorkerProcess, database_url: str) -> None:
@@ -97,6 +108,7 @@ def test_task_of_a_worker_killed_mid_handler_runs_again_once_after_its_lease(
     assert row["attempts"] == 2
     assert effect_rows(engine, task_id) == [(rescuer.pid, 2)]
     assert error_types(engine, task_id) == [(1, "queue_core.WorkerLost", killed.worker_id)]
+    assert silence_before_rescue(engine, task_id, killed) >= LEASE_SECONDS
 
 
 def test_task_of_a_paused_worker_is_rescued_and_the_late_completion_is_refused(
@@ -114,6 +126,7 @@ def test_task_of_a_paused_worker_is_rescued_and_the_late_completion_is_refused(
         timeout=30,
         message="the rescuer claims the paused worker's task",
     )
+    silence = silence_before_rescue(engine, task_id, paused)  # before it resumes and heartbeats again
     paused.send(signal.SIGCONT)
     # The paused worker's handler finishes first; its fenced completion must find the token changed.
     wait_until(
@@ -126,6 +139,7 @@ def test_task_of_a_paused_worker_is_rescued_and_the_late_completion_is_refused(
     assert row["attempts"] == 2
     assert effect_rows(engine, task_id) == [(rescuer.pid, 2)]
     assert error_types(engine, task_id) == [(1, "queue_core.WorkerLost", paused.worker_id)]
+    assert silence >= LEASE_SECONDS
     assert paused.popen.poll() is None  # it lost the task, not its life: it carries on working
 
 
