@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 
-from benchmarks.databases import connect, fresh_database, vacuum_analyze
+from benchmarks.databases import connect, fresh_database, settle
 from benchmarks.probes import create_probe_table, handler_start_times
 from benchmarks.processes import DONE, Child, ChildProtocolError, release_all, started_children
 from benchmarks.stats import latency_summary_ms, per_second
@@ -109,11 +109,11 @@ def ensure_alive(children: list[Child]) -> None:
 
 
 async def drain(system: QueueSystem, url: str, workload: Workload) -> dict[str, object]:
-    """Pre-enqueue M jobs, VACUUM ANALYZE, release W workers, wait until the database shows none left."""
+    """Pre-enqueue M jobs, settle the database, release W workers, wait until none is left unfinished."""
     total = workload.drain_jobs
     await enqueue_in_batches(system, url, total, workload.bulk_batch_size)
     await expect_unfinished(system, url, total)
-    await vacuum_analyze(url)
+    await settle(url)
     arguments = [[system.name, url] for _ in range(workload.workers)]
     async with (
         started_children("worker", "benchmarks.worker", arguments) as workers,
@@ -231,7 +231,7 @@ async def measure_drain_with_history(
         started = time.perf_counter()
         async with await connect(url) as connection:
             await system.insert_finished_history(connection, workload.history_jobs)
-        await vacuum_analyze(url)
+        await settle(url)
         setup_seconds = time.perf_counter() - started
         result = await drain(system, url, workload)
     return {"history_jobs": workload.history_jobs, "history_setup_seconds": round(setup_seconds, 1), **result}

@@ -71,7 +71,7 @@ class QueueSystem(Protocol):
         """Insert ``count`` jobs directly in the state the library leaves finished jobs in.
 
         Plain SQL (``generate_series``) into the library's own tables, including whatever side tables
-        a real history would have filled; the harness runs VACUUM ANALYZE afterwards.
+        a real history would have filled; the harness runs VACUUM ANALYZE and CHECKPOINT afterwards.
         """
 
 
