@@ -27,9 +27,12 @@ Task names with a concurrency or rate limit are claimed one name at a time after
 in ``queue_name_limits``, so that the count of running tasks read under that lock is still true when the
 claim commits: a limit holds across all workers, not just within one.
 
-Claims commit with ``synchronous_commit = off`` on PostgreSQL. Losing a claim in a database crash only
-means the task is claimed again; every completion commits synchronously, and PostgreSQL's WAL is written
-in order, so no completion is ever durable while the claim it depends on is not.
+On PostgreSQL a claim without limited names is that one statement in autocommit mode: atomic on its
+own, and one round trip instead of three (BEGIN, UPDATE, COMMIT). The worker claims through its
+bookkeeping engine (``engine.bookkeeping_engine``), whose connections commit with
+``synchronous_commit = off``. Losing a claim in a database crash only means the task is claimed again;
+every completion commits synchronously, and PostgreSQL writes its WAL in order, so no completion is ever
+durable while the claim it depends on is not.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select, text, update
+from sqlalchemy import Connection, Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from queue_core.clock import db_now
@@ -101,19 +104,25 @@ def claim(
         return []
     free_names = [name for name, opts in options.items() if not opts.is_limited]
     limited = {name: opts for name, opts in options.items() if opts.is_limited}
+    if not limited and engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            claimed = _claim_rows(connection, worker_id, lease_token, queues, free_names, limit)
+        return _in_claim_order(claimed)
     with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SET LOCAL synchronous_commit = off"))
-        claimed = (
-            _claim_rows(connection, worker_id, lease_token, queues, free_names, limit) if free_names else []
-        )
+        claimed = []
+        if free_names:
+            claimed = _claim_rows(connection, worker_id, lease_token, queues, free_names, limit)
         for name, opts in limited.items():
             room = limit - len(claimed)
             if room <= 0:
                 break
             claimed += _claim_limited(connection, worker_id, lease_token, queues, name, opts, room)
-    claimed.sort(key=lambda t: (-t.priority, t.run_at))
-    return claimed
+    return _in_claim_order(claimed)
+
+
+def _in_claim_order(claimed: list[ClaimedTask]) -> list[ClaimedTask]:
+    """RETURNING does not keep the CTE's order; restore it so buffered tasks start by priority."""
+    return sorted(claimed, key=lambda t: (-t.priority, t.run_at))
 
 
 def _claim_rows(

@@ -1,4 +1,4 @@
-"""What the queue needs from a SQLAlchemy engine, per backend.
+"""What the queue needs from a SQLAlchemy engine, per backend, and the worker's bookkeeping engine.
 
 PostgreSQL needs nothing special. SQLite needs three things: the ``queue_now`` clock function, WAL mode so
 readers never block the writer, and ``BEGIN IMMEDIATE`` so that every transaction takes the write lock
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 
 from queue_core.clock import install_sqlite_clock
@@ -40,3 +40,25 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _on_sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def bookkeeping_engine(engine: Engine, pool_size: int = 3) -> Engine:
+    """A small engine for a worker's own writes (claims, heartbeats, maintenance) on the same database.
+
+    On PostgreSQL its connections set ``synchronous_commit = off``: such a commit returns before its WAL
+    reaches the disk. That is safe for bookkeeping alone. A claim, heartbeat or rescue lost in a database
+    crash is simply done again, and since the WAL is written in order, a completion (which always commits
+    synchronously, on the application's engine) is never durable while the claim before it is not. On
+    SQLite, where there is one writer anyway, the engine itself is returned.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    return configure_engine(
+        create_engine(
+            engine.url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            connect_args={"options": "-c synchronous_commit=off"},
+        )
+    )

@@ -10,6 +10,10 @@ Threads, all in one process:
 - the maintenance thread rescues tasks of workers that stopped heartbeating, expires overdue tasks,
   enqueues periodic ticks and prunes old finished tasks.
 
+The worker's own writes (claims, heartbeats, maintenance) go through a small engine of its own whose
+PostgreSQL connections commit without waiting for the disk (``engine.bookkeeping_engine``); handlers' work
+and its completion commit on the application's engine, synchronously.
+
 SIGTERM (or ``stop()``) stops claiming, hands back buffered tasks that have not started, lets running
 handlers finish for up to ``shutdown_grace`` seconds, removes the worker's row and returns.
 """
@@ -28,11 +32,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 
-from sqlalchemy import Engine, delete, insert, select, text, update
+from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from queue_core.claims import ClaimedTask, claim
 from queue_core.clock import db_now
+from queue_core.engine import bookkeeping_engine
 from queue_core.execution import TaskRunner
 from queue_core.listener import NotificationListener
 from queue_core.maintenance import expire_overdue, forget_dead_workers, prune, rescue_abandoned
@@ -103,6 +108,8 @@ class Worker:
         self._running_count = 0
         self._flags_lock = threading.Lock()  # separate: runners take it inside their transactions
         self._cancel_flags: dict[uuid.UUID, threading.Event] = {}
+        # Claims, heartbeats and maintenance: connections of their own that need not wait for the disk.
+        self._bookkeeping = bookkeeping_engine(engine)
         self._runner = TaskRunner(engine, registry, self.id, self._cancel_flag)
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -165,6 +172,8 @@ class Worker:
         for thread in threads:
             if thread not in runners:
                 thread.join(timeout=2.0)
+        if self._bookkeeping is not self.engine:
+            self._bookkeeping.dispose()
         log.info("worker %s stopped (%d buffered task(s) handed back)", self.id, released)
 
     # -- claiming ------------------------------------------------------------------------------------
@@ -189,7 +198,7 @@ class Worker:
             self._held[token] = set()  # held before the claim commits, so the heartbeat never releases it
         try:
             claimed = claim(
-                self.engine,
+                self._bookkeeping,
                 worker_id=self.id,
                 lease_token=token,
                 queues=self.queues,
@@ -269,7 +278,7 @@ class Worker:
         if not buffered:
             return 0
         try:
-            with self.engine.begin() as connection:
+            with self._bookkeeping.begin() as connection:
                 for task in buffered:
                     connection.execute(
                         update(tasks)
@@ -306,12 +315,12 @@ class Worker:
         }
 
     def _register(self) -> None:
-        with self.engine.begin() as connection:
+        with self._bookkeeping.begin() as connection:
             connection.execute(insert(workers).values(self._worker_row()))
 
     def _unregister(self) -> None:
         try:
-            with self.engine.begin() as connection:
+            with self._bookkeeping.begin() as connection:
                 connection.execute(delete(workers).where(workers.c.id == self.id))
         except DBAPIError as exc:
             log.warning("could not remove worker row: %s", exc)
@@ -325,9 +334,7 @@ class Worker:
 
     def heartbeat(self) -> None:
         """Prove this worker alive, pick up cancellation requests, release tasks it no longer holds."""
-        with self.engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SET LOCAL synchronous_commit = off"))
+        with self._bookkeeping.begin() as connection:
             beat = connection.execute(
                 update(workers).where(workers.c.id == self.id).values(heartbeat_at=db_now())
             )
@@ -367,13 +374,14 @@ class Worker:
     def maintain(self) -> None:
         """One pass of rescue, expiry and periodic ticks."""
         lease = self.settings.lease_seconds
-        with self.engine.begin() as connection:
+        with self._bookkeeping.begin() as connection:
             rescued = rescue_abandoned(connection, lease)
             if rescued:
                 log.warning("rescued %d task(s) from workers silent for over %.0fs", len(rescued), lease)
             expire_overdue(connection)
             forget_dead_workers(connection, older_than_seconds=max(60.0, 10 * lease))
         if self.registry.schedules:
+            # On the application's engine: a tick's enqueue must be as durable as any other.
             with self.engine.begin() as connection:
                 enqueue_due_ticks(connection, self.registry, self.registry.schedules)
                 forget_old_ticks(connection, older_than_seconds=86400.0)
@@ -383,7 +391,7 @@ class Worker:
         assert self.settings.prune_after_seconds is not None
         total = 0
         while not self._stopping.is_set():
-            with self.engine.begin() as connection:
+            with self._bookkeeping.begin() as connection:
                 result = prune(
                     connection, self.registry.references, older_than_seconds=self.settings.prune_after_seconds
                 )
