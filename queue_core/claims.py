@@ -2,14 +2,15 @@
 
     WITH claimable AS (
         SELECT id FROM queue_tasks
-        WHERE state = 'pending' AND queue IN (...) AND name IN (...)
-          AND run_at <= now() AND (expires_at IS NULL OR expires_at > now())
+        WHERE state = 'pending' AND queue = :claim_queue AND name IN (...)
+          AND run_at <= statement_timestamp()
+          AND (expires_at IS NULL OR expires_at > statement_timestamp())
         ORDER BY priority DESC, run_at, id
-        LIMIT :n
+        LIMIT :room
         FOR UPDATE SKIP LOCKED
     )
-    UPDATE queue_tasks SET state = 'running', attempts = attempts + 1, started_at = now(),
-                           worker_id = :worker, lease_token = :token
+    UPDATE queue_tasks SET state = 'running', attempts = attempts + 1, started_at = statement_timestamp(),
+                           worker_id = :claimer, lease_token = :token
     FROM claimable WHERE queue_tasks.id = claimable.id
     RETURNING ...
 
@@ -44,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from queue_core.clock import db_now
@@ -109,14 +110,18 @@ def claim(
             claimed = _claim_rows(connection, worker_id, lease_token, queues, free_names, limit)
         return _in_claim_order(claimed)
     with engine.begin() as connection:
+        # Limited names first: their share is bounded by their limits, and a backlog of free tasks
+        # would otherwise fill every claim and starve them.
         claimed = []
-        if free_names:
-            claimed = _claim_rows(connection, worker_id, lease_token, queues, free_names, limit)
         for name, opts in limited.items():
             room = limit - len(claimed)
             if room <= 0:
                 break
             claimed += _claim_limited(connection, worker_id, lease_token, queues, name, opts, room)
+        if free_names and len(claimed) < limit:
+            claimed += _claim_rows(
+                connection, worker_id, lease_token, queues, free_names, limit - len(claimed)
+            )
     return _in_claim_order(claimed)
 
 
@@ -133,33 +138,55 @@ def _claim_rows(
     names: Sequence[str],
     limit: int,
 ) -> list[ClaimedTask]:
-    claimable = (
-        select(tasks.c.id)
-        .where(
-            tasks.c.state == TaskState.PENDING.value,
-            tasks.c.queue.in_(queues),
-            tasks.c.name.in_(names),
-            tasks.c.run_at <= db_now(),
-            or_(tasks.c.expires_at.is_(None), tasks.c.expires_at > db_now()),
-        )
-        .order_by(tasks.c.priority.desc(), tasks.c.run_at, tasks.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("claimable")
+    """One claim statement per queue, in the order given, until ``limit`` tasks are claimed.
+
+    One queue per statement keeps each claim an index-ordered scan of ``ix_queue_tasks_claimable`` that
+    stops after ``limit`` rows; ``queue IN (...)`` would make PostgreSQL sort the whole backlog of those
+    queues for every claim. The worker rotates the order of its queues from one claim to the next.
+    """
+    claimed: list[ClaimedTask] = []
+    for queue in queues:
+        room = limit - len(claimed)
+        if room <= 0:
+            break
+        params = {
+            "claim_queue": queue,
+            "names": list(names),
+            "room": room,
+            "claimer": worker_id,
+            "token": lease_token,
+        }
+        claimed += [_claimed(row) for row in connection.execute(CLAIM, params)]
+    return claimed
+
+
+# Built once; see the module docstring for the SQL this renders.
+_CLAIMABLE = (
+    select(tasks.c.id)
+    .where(
+        tasks.c.state == TaskState.PENDING.value,
+        tasks.c.queue == bindparam("claim_queue"),
+        tasks.c.name.in_(bindparam("names", expanding=True)),
+        tasks.c.run_at <= db_now(),
+        or_(tasks.c.expires_at.is_(None), tasks.c.expires_at > db_now()),
     )
-    statement = (
-        update(tasks)
-        .where(tasks.c.id == claimable.c.id)
-        .values(
-            state=TaskState.RUNNING.value,
-            attempts=tasks.c.attempts + 1,
-            started_at=db_now(),
-            worker_id=worker_id,
-            lease_token=lease_token,
-        )
-        .returning(*_RETURNING)
+    .order_by(tasks.c.priority.desc(), tasks.c.run_at, tasks.c.id)
+    .limit(bindparam("room"))
+    .with_for_update(skip_locked=True)
+    .cte("claimable")
+)
+CLAIM = (
+    update(tasks)
+    .where(tasks.c.id == _CLAIMABLE.c.id)
+    .values(
+        state=TaskState.RUNNING.value,
+        attempts=tasks.c.attempts + 1,
+        started_at=db_now(),
+        worker_id=bindparam("claimer"),
+        lease_token=bindparam("token"),
     )
-    return [_claimed(row) for row in connection.execute(statement)]
+    .returning(*_RETURNING)
+)
 
 
 def _claim_limited(
@@ -189,9 +216,10 @@ def _claim_limited(
         tokens = min(float(options.rate_limit.count), tokens + elapsed * options.rate_limit.tokens_per_second)
         allowed = min(allowed, math.floor(tokens))
     claimed = _claim_rows(connection, worker_id, lease_token, queues, [name], allowed) if allowed > 0 else []
-    connection.execute(
-        update(limits).where(limits.c.name == name).values(tokens=tokens - len(claimed), refilled_at=now)
-    )
+    if options.rate_limit is not None:
+        connection.execute(
+            update(limits).where(limits.c.name == name).values(tokens=tokens - len(claimed), refilled_at=now)
+        )
     return claimed
 
 

@@ -45,7 +45,8 @@ def cancel(session: Session | Connection, task_id: uuid.UUID) -> TaskState:
 def requeue(session: Session | Connection, task_id: uuid.UUID, *, extra_attempts: int = 1) -> TaskState:
     """Put a finished task (typically ``dead``) back to ``pending`` with ``extra_attempts`` more tries.
 
-    Its error history stays. Returns the state afterwards; a pending or running task is left alone.
+    Its error history stays and its expiry is cleared. Returns the state afterwards; a pending or running
+    task is left alone.
     """
     if extra_attempts < 1:
         raise ValueError("extra_attempts must be at least 1")
@@ -56,6 +57,8 @@ def requeue(session: Session | Connection, task_id: uuid.UUID, *, extra_attempts
             state=TaskState.PENDING.value,
             run_at=db_now(),
             finished_at=None,
+            started_at=None,
+            expires_at=None,  # a deadline that passed would expire it again at once
             cancel_requested=False,
             max_attempts=tasks.c.attempts + extra_attempts,
             progress=None,

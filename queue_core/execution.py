@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, event, insert, tuple_, update
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction
 
 from queue_core.claims import ClaimedTask
@@ -76,9 +76,6 @@ RETRY_LATER = (
 END_AS = update(tasks).where(_FENCE).values(state=bindparam("state"), finished_at=db_now(), lease_token=None)
 RECORD_ERROR = insert(errors).values(failed_at=db_now())
 BEGUN = "queue_core.begun_transactions"
-# Commit-time failures worth one more try with each task in its own transaction (deadlock and
-# serialization failures surface as OperationalError subclasses in psycopg).
-RETRYABLE_ALONE = (OperationalError,)
 
 
 @dataclass
@@ -160,9 +157,11 @@ class TaskRunner:
     ) -> list[tuple[ClaimedTask, str]]:
         """Run ``first`` and then more tasks from ``next_task`` in one transaction; returns their outcomes.
 
-        If the commit itself fails (a deadlock between two groups, a serialization failure), each task is
-        run again on its own. Otherwise the tasks are given up: the worker stops vouching for them and the
-        heartbeat hands them back to ``pending`` once the database answers again.
+        Every task handed in gets an outcome, whatever happens. If the group cannot commit (a deadlock,
+        a deferred constraint, a handler that rolled the session back), each of its tasks runs again in
+        a transaction of its own; a task that fails even alone has that failure recorded as its attempt's.
+        If the database connection is gone, the tasks are given up: the worker stops vouching for them
+        and its heartbeat hands them back once the database answers again.
         """
         group: list[ClaimedTask] = [first]
         outcomes: list[tuple[ClaimedTask, str]] = []
@@ -185,22 +184,26 @@ class TaskRunner:
                 outcomes += self._succeed_all(session, wrote_nothing)
                 session.commit()
             return outcomes
-        except DBAPIError as exc:
-            if len(group) == 1 or exc.connection_invalidated:
-                log.warning("could not commit %d task(s): %s", len(group), _one_line(exc))
+        except Exception as exc:
+            if _connection_lost(exc):
+                log.warning(
+                    "database connection lost with %d task(s) in hand: %s", len(group), _one_line(exc)
+                )
                 return [(t, Outcome.LEASE_LOST) for t in group]
-            if not isinstance(exc, RETRYABLE_ALONE):
-                log.exception("commit group of %d failed", len(group))
-                return [(t, Outcome.LEASE_LOST) for t in group]
-            log.info("commit group of %d failed (%s); running each task alone", len(group), _one_line(exc))
-            results: list[tuple[ClaimedTask, str]] = []
-            for task in group:
-                results += self.run_group(task, lambda: None, 1, lambda: True)
-            return results
-        except Exception:
-            # A bug, not a task failure: give the tasks up (the heartbeat hands them back) and carry on.
-            log.exception("running a group of %d task(s) failed unexpectedly", len(group))
-            return [(t, Outcome.LEASE_LOST) for t in group]
+            if len(group) > 1:
+                log.info("commit group of %d failed (%s); running each alone", len(group), _one_line(exc))
+                return [result for t in group for result in self.run_group(t, _none, 1, _always)]
+            return [(first, self._fail_alone(first, exc))]
+
+    def _fail_alone(self, task: ClaimedTask, exc: BaseException) -> str:
+        """Record a failure that happened outside the handler's savepoint, in a fresh transaction."""
+        log.warning("task %s (%s) could not complete: %s", task.id, task.name, _one_line(exc))
+        try:
+            with Session(self.engine) as session, session.begin():
+                return self._fail(session, task, exc)
+        except Exception as second:
+            log.warning("could not record the failure of task %s either: %s", task.id, _one_line(second))
+            return Outcome.LEASE_LOST
 
     def _succeed_all(self, session: Session, group: list[ClaimedTask]) -> list[tuple[ClaimedTask, str]]:
         """One fenced UPDATE completing every task of the group whose handler ran no SQL."""
@@ -241,28 +244,39 @@ class TaskRunner:
         try:
             running.raise_if_cancel_requested()
             definition.handler(running, session)
+            session.info[IN_HANDLER] = False
+            if not savepoint.is_active:
+                raise HandlerBrokeTransactionError(
+                    f"task {task.id} ({task.name}): the handler rolled back or closed its session"
+                )
             session.flush()
+            if savepoint not in session.info[BEGUN]:
+                savepoint.commit()  # never began: no SQL was sent, there is nothing to release
+                return _WROTE_NOTHING
+            if not self._fenced(session, SUCCEED, task):
+                savepoint.rollback()
+                log.warning("task %s (%s) lost its lease; its writes were rolled back", task.id, task.name)
+                return Outcome.LEASE_LOST
+            savepoint.commit()
+            return Outcome.SUCCEEDED
+        except HandlerBrokeTransactionError:
+            raise  # the whole group's transaction is gone: run_group runs each task alone
         except Discard as exc:
             savepoint.rollback()
             return self._end(session, task, TaskState.DISCARDED, Outcome.DISCARDED, exc)
         except Cancelled:
             savepoint.rollback()
             return self._end(session, task, TaskState.CANCELLED, Outcome.CANCELLED, None)
-        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # a handler's sys.exit() is its failure
+        except BaseException as exc:
+            # Any failure of the handler, or of completing it (a database error the handler swallowed
+            # leaves the savepoint unusable), is this task's failed attempt; the group goes on.
+            if _connection_lost(exc):
+                raise
             savepoint.rollback()
             return self._fail(session, task, exc)
         finally:
             session.info[IN_HANDLER] = False
             current_lineage.reset(lineage)
-        if savepoint not in session.info[BEGUN]:
-            savepoint.commit()  # never began: no SQL was sent, there is nothing to release
-            return _WROTE_NOTHING
-        if self._fenced(session, SUCCEED, task):
-            savepoint.commit()
-            return Outcome.SUCCEEDED
-        savepoint.rollback()
-        log.warning("task %s (%s) lost its lease; its writes were rolled back", task.id, task.name)
-        return Outcome.LEASE_LOST
 
     def _fail(self, session: Session, task: ClaimedTask, exc: BaseException) -> str:
         policy = self.registry.get(task.name).options.retry
@@ -307,9 +321,9 @@ class TaskRunner:
                 "task_id": task.id,
                 "attempt": task.attempt,
                 "worker_id": self.worker_id,
-                "error_type": _qualified_name(type(exc)),
-                "message": str(exc)[:MAX_MESSAGE_CHARS],
-                "traceback": _short_traceback(exc),
+                "error_type": _qualified_name(type(exc))[:200],
+                "message": _printable(_describe(exc))[:MAX_MESSAGE_CHARS],
+                "traceback": _printable(_short_traceback(exc)),
             },
         )
 
@@ -332,6 +346,34 @@ def _watch_session(session: Session) -> None:
 
     event.listen(session, "after_begin", after_begin)
     event.listen(session, "before_commit", before_commit)
+
+
+class HandlerBrokeTransactionError(RuntimeError):
+    """A handler ended the session's transaction (``session.rollback()``), taking its group with it."""
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _none() -> None:
+    return None
+
+
+def _always() -> bool:
+    return True
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # an exception whose __str__ fails still deserves a record
+        return f"<{type(exc).__name__} with an unprintable message>"
+
+
+def _printable(text: str) -> str:
+    """PostgreSQL text cannot hold NUL characters."""
+    return text.replace("\x00", "\\0")
 
 
 def _qualified_name(cls: type) -> str:

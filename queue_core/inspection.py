@@ -69,7 +69,7 @@ def queue_stats(session: Session | Connection, window_seconds: float = 60.0) -> 
         if started is not None
     ]
     alive = session.execute(
-        select(func.count()).select_from(workers).where(workers.c.heartbeat_at >= db_now(-60))
+        select(func.count()).select_from(workers).where(workers.c.lease_expires_at > db_now())
     ).scalar_one()
     return QueueStats(
         by_state=by_state,

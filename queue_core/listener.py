@@ -55,7 +55,7 @@ class NotificationListener(threading.Thread):
                     self._wake()  # anything committed while we were not listening
                     backoff = 0.1
                     self._listen(connection)
-            except psycopg.Error as exc:
+            except Exception as exc:  # whatever broke, listen again: polling covers the gap meanwhile
                 self.connected.clear()
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, backoff)
                 self._stopping.wait(backoff)

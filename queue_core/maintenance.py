@@ -9,35 +9,47 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, case, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, case, delete, insert, select, update
 
 from queue_core.clock import db_now
 from queue_core.models import error_table as errors
 from queue_core.models import task_table as tasks
 from queue_core.models import worker_table as workers
-from queue_core.references import OnPrune, TaskReference, referenced_by_any
+from queue_core.references import OnPrune, TaskReference, still_needed
 from queue_core.states import FINISHED_STATES, TaskState
 
 WORKER_LOST = "queue_core.WorkerLost"
+GIVEN_UP = "queue_core.TaskGivenUp"
 
 
-def rescue_abandoned(connection: Connection, lease_seconds: float) -> list[uuid.UUID]:
-    """Put back running tasks whose worker stopped heartbeating more than ``lease_seconds`` ago.
+def rescue_abandoned(connection: Connection) -> list[uuid.UUID]:
+    """Hand back running tasks whose worker's lease has run out (or whose worker row is gone).
 
-    A live worker heartbeats every few seconds, so its tasks are never taken, however long they run.
-    A task whose attempts are used up becomes ``dead``. Rows locked by a worker that is committing right
-    now are skipped (SKIP LOCKED): that commit either lands or it does not, and the next pass sees which.
+    Each worker's heartbeat keeps its ``lease_expires_at`` in the future, so a live worker's tasks are
+    never taken, however long they run. Rows locked by a worker that is committing right now are skipped
+    (SKIP LOCKED): that commit either lands or it does not, and the next pass sees which.
     """
-    live_workers = select(workers.c.id).where(workers.c.heartbeat_at > db_now(-lease_seconds))
-    abandoned = (
-        select(tasks.c.id, tasks.c.worker_id, tasks.c.attempts)
-        .where(
-            tasks.c.state == TaskState.RUNNING.value,
-            (tasks.c.worker_id.is_(None)) | tasks.c.worker_id.not_in(live_workers),
-        )
-        .with_for_update(skip_locked=True)
+    live_workers = select(workers.c.id).where(workers.c.lease_expires_at > db_now())
+    abandoned = (tasks.c.state == TaskState.RUNNING.value) & (
+        tasks.c.worker_id.is_(None) | tasks.c.worker_id.not_in(live_workers)
     )
-    rows = connection.execute(abandoned).all()
+    return hand_back(connection, abandoned, WORKER_LOST, "its worker stopped heartbeating")
+
+
+def hand_back(
+    connection: Connection, condition: ColumnElement[bool], error_type: str, why: str
+) -> list[uuid.UUID]:
+    """Put running tasks matching ``condition`` back to ``pending``, or ``dead`` once attempts are used up.
+
+    The attempt was counted when the task was claimed, so a task that keeps being handed back (a handler
+    that crashes its worker, a poison task) ends ``dead`` like any other failing task. Each hand-back is
+    recorded as an error of the attempt, saying why.
+    """
+    rows = connection.execute(
+        select(tasks.c.id, tasks.c.worker_id, tasks.c.attempts)
+        .where(condition)
+        .with_for_update(skip_locked=True)
+    ).all()
     if not rows:
         return []
     ids = [row.id for row in rows]
@@ -60,8 +72,8 @@ def rescue_abandoned(connection: Connection, lease_seconds: float) -> list[uuid.
                 "task_id": row.id,
                 "attempt": row.attempts,
                 "worker_id": row.worker_id,
-                "error_type": WORKER_LOST,
-                "message": f"worker {row.worker_id} stopped heartbeating during attempt {row.attempts}",
+                "error_type": error_type,
+                "message": f"attempt {row.attempts} handed back: {why} (worker {row.worker_id})",
                 "traceback": None,
             }
             for row in rows
@@ -84,9 +96,11 @@ def expire_overdue(connection: Connection) -> int:
     return int(result.rowcount)
 
 
-def forget_dead_workers(connection: Connection, older_than_seconds: float) -> int:
-    """Delete worker rows silent for longer than ``older_than_seconds`` (after their tasks were rescued)."""
-    result = connection.execute(delete(workers).where(workers.c.heartbeat_at < db_now(-older_than_seconds)))
+def forget_dead_workers(connection: Connection, older_than_seconds: float = 600.0) -> int:
+    """Delete worker rows whose lease ran out over ``older_than_seconds`` ago (their tasks are rescued)."""
+    result = connection.execute(
+        delete(workers).where(workers.c.lease_expires_at < db_now(-older_than_seconds))
+    )
     return int(result.rowcount)
 
 
@@ -107,8 +121,9 @@ def prune(
 ) -> PruneResult:
     """Delete one batch of tasks finished more than ``older_than_seconds`` ago, oldest first.
 
-    A task that a KEEP column still points at stays. For SET_NULL columns the pointers are nulled in the
-    same transaction, then the task goes. Call repeatedly until ``deleted`` is 0 to prune everything due.
+    A task that a KEEP column still points at stays. A task that succeeded and that SET_NULL columns
+    point at goes, its pointers nulled in the same transaction; an unsuccessful one stays while any row
+    points at it, so it can still be found dangling and repaired. Call repeatedly until ``deleted`` is 0.
     """
     finished = [state.value for state in FINISHED_STATES]
     due = tasks.c.state.in_(finished) & (tasks.c.finished_at < db_now(-older_than_seconds))
@@ -116,7 +131,7 @@ def prune(
         row.id
         for row in connection.execute(
             select(tasks.c.id)
-            .where(due, ~referenced_by_any(references, tasks.c.id))
+            .where(due, ~still_needed(references, tasks.c.id, tasks.c.state))
             .order_by(tasks.c.finished_at)
             .limit(batch_size)
             .with_for_update(skip_locked=True)

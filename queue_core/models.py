@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from queue_core.clock import UtcDateTime
-from queue_core.states import TaskState
+from queue_core.states import FINISHED_STATES, TaskState
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -43,7 +43,7 @@ NAMING = {
 
 JsonDocument = JSON().with_variant(JSONB(), "postgresql")
 _STATE_LIST = ", ".join(f"'{state.value}'" for state in TaskState)
-_FINISHED_LIST = ", ".join(f"'{s}'" for s in ("succeeded", "dead", "cancelled", "expired", "discarded"))
+_FINISHED_LIST = ", ".join(f"'{state.value}'" for state in TaskState if state in FINISHED_STATES)
 
 
 class QueueBase(DeclarativeBase):
@@ -135,7 +135,11 @@ class TaskError(QueueBase):
 
 
 class WorkerRecord(QueueBase):
-    """A live worker process. Its ``heartbeat_at`` is what keeps its claimed tasks its own."""
+    """A worker process. While ``lease_expires_at`` is in the future, its claimed tasks are its own.
+
+    Each heartbeat moves ``lease_expires_at`` to now + that worker's own ``lease_seconds``, so workers with
+    different leases can share a queue: a rescuer judges every worker by the lease it declared.
+    """
 
     __tablename__ = "queue_workers"
 
@@ -146,15 +150,20 @@ class WorkerRecord(QueueBase):
     concurrency: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    lease_expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 
 class PeriodicTick(QueueBase):
-    """One tick of one schedule. The primary key is what makes each tick enqueue exactly once."""
+    """The latest tick of one schedule that was enqueued, with the task it enqueued.
+
+    One row per schedule, moved forward by an upsert that only wins for a later tick: that is what makes
+    each tick enqueue exactly once, however many workers evaluate the schedule.
+    """
 
     __tablename__ = "queue_periodic_ticks"
 
     schedule: Mapped[str] = mapped_column(String(200), primary_key=True)
-    tick_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, primary_key=True)
+    tick_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     task_id: Mapped[uuid.UUID] = mapped_column(Uuid)
 
 

@@ -1,8 +1,13 @@
 """Periodic tasks: each tick of each schedule is enqueued exactly once, however many workers run.
 
-Every worker evaluates every schedule about once a second. For the latest tick that is due, it inserts
-a row into ``queue_periodic_ticks`` with ON CONFLICT DO NOTHING and, only if its insert won, enqueues
-the task, in the same transaction. The primary key (schedule, tick_at) lets one insert win per tick.
+Every worker evaluates every schedule about once a second. ``queue_periodic_ticks`` holds one row per
+schedule: the latest tick that was enqueued. A worker that sees a later tick due moves that row forward
+with an upsert that only wins when its tick is later than the stored one, and enqueues the task in the
+same transaction only if its upsert won. Whatever the number of workers, one upsert wins per tick.
+
+Each enqueued task gets ``args={"scheduled_for": "<tick, ISO 8601>"}``. Ticks are computed in UTC (cron
+lines too). After all workers were down, only the latest missed tick is
+enqueued, once; earlier missed ticks are not made up.
 """
 
 from __future__ import annotations
@@ -44,20 +49,19 @@ def enqueue_due_ticks(
     insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     enqueued: list[uuid.UUID] = []
     for schedule in schedules:
-        spec = registry.get(schedule.task).spec()
+        tick = latest_tick(schedule, now)
+        # The handler learns which tick it serves ("the report for which day?") from its args.
+        spec = registry.get(schedule.task).spec(args={"scheduled_for": tick.isoformat()})
+        statement = insert(ticks).values(schedule=schedule.name, tick_at=tick, task_id=spec.id)
         # RETURNING, not rowcount: drivers need not report a row count for INSERT ... ON CONFLICT.
         won = connection.execute(
-            insert(ticks)
-            .values(schedule=schedule.name, tick_at=latest_tick(schedule, now), task_id=spec.id)
-            .on_conflict_do_nothing()
-            .returning(ticks.c.task_id)
+            statement.on_conflict_do_update(
+                index_elements=[ticks.c.schedule],
+                set_={"tick_at": statement.excluded.tick_at, "task_id": statement.excluded.task_id},
+                where=ticks.c.tick_at < statement.excluded.tick_at,
+            ).returning(ticks.c.task_id)
         ).first()
         if won is not None:
             enqueue_many(connection, [spec])
             enqueued.append(spec.id)
     return enqueued
-
-
-def forget_old_ticks(connection: Connection, older_than_seconds: float) -> None:
-    """Tick rows are only needed while a tick is current; drop old ones."""
-    connection.execute(ticks.delete().where(ticks.c.tick_at < db_now(-older_than_seconds)))

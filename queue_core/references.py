@@ -3,7 +3,8 @@
 A business package registers its columns (``Order.processing_task_id``); the queue then can
 - list the rows that point at a task (``referencing_rows``),
 - refuse to prune a finished task that a row still points at, or null that row's pointer, per column
-  (``OnPrune``; used by ``maintenance.prune``),
+  (``OnPrune``; used by ``maintenance.prune``; an unsuccessful task is kept even for SET_NULL columns, so
+  the row stays visible as dangling until it is repaired),
 - find *dangling* references: rows pointing at a task that is dead, cancelled, expired, discarded or gone
   (``find_dangling``), and hand them to the owning package's repair function (``repair_dangling``), so
   recovery mends business state and not just queue state.
@@ -131,9 +132,10 @@ def find_dangling(
 
 
 def repair_dangling(session: Session, references: Sequence[TaskReference]) -> list[DanglingReference]:
-    """Hand each column's dangling rows to its repair function, in the caller's transaction.
+    """Hand each column's dangling rows (up to 1,000 per column per call) to its repair function.
 
-    Returns the dangling rows found for columns that have no repair function (left for a person).
+    Runs in the caller's transaction. Returns the dangling rows found for columns that have no repair
+    function (left for a person).
     """
     unrepaired: list[DanglingReference] = []
     for ref in references:
@@ -147,9 +149,21 @@ def repair_dangling(session: Session, references: Sequence[TaskReference]) -> li
     return unrepaired
 
 
-def referenced_by_any(references: Sequence[TaskReference], task_id_column: Any) -> ColumnElement[bool]:
-    """SQL: some KEEP column still points at the task whose id is ``task_id_column``."""
+def still_needed(references: Sequence[TaskReference], task_id: Any, task_state: Any) -> ColumnElement[bool]:
+    """SQL: a registered row still needs the task whose columns are ``task_id`` and ``task_state``.
+
+    A KEEP column always keeps the task it points at. A SET_NULL column lets go of a task that succeeded,
+    but not of one that did not: nulling that pointer would hide a business row stuck waiting for work
+    that will never happen, which is exactly what ``find_dangling`` must report.
+    """
     keep = [ref for ref in references if ref.on_prune is OnPrune.KEEP]
-    if not keep:
-        return false()
-    return or_(*(select(ref.column).where(ref.column == task_id_column).exists() for ref in keep))
+    set_null = [ref for ref in references if ref.on_prune is OnPrune.SET_NULL]
+    conditions = [_points_at(ref, task_id) for ref in keep]
+    if set_null:
+        unsuccessful = task_state.in_([state.value for state in UNSUCCESSFUL_STATES])
+        conditions.append(unsuccessful & or_(*(_points_at(ref, task_id) for ref in set_null)))
+    return or_(*conditions) if conditions else false()
+
+
+def _points_at(ref: TaskReference, task_id: Any) -> ColumnElement[bool]:
+    return select(ref.column).where(ref.column == task_id).exists()

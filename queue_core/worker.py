@@ -20,6 +20,7 @@ handlers finish for up to ``shutdown_grace`` seconds, removes the worker's row a
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue as local_queue
@@ -40,10 +41,17 @@ from queue_core.clock import db_now
 from queue_core.engine import bookkeeping_engine
 from queue_core.execution import TaskRunner
 from queue_core.listener import NotificationListener
-from queue_core.maintenance import expire_overdue, forget_dead_workers, prune, rescue_abandoned
+from queue_core.maintenance import (
+    GIVEN_UP,
+    expire_overdue,
+    forget_dead_workers,
+    hand_back,
+    prune,
+    rescue_abandoned,
+)
 from queue_core.models import task_table as tasks
 from queue_core.models import worker_table as workers
-from queue_core.periodic import enqueue_due_ticks, forget_old_ticks
+from queue_core.periodic import enqueue_due_ticks
 from queue_core.registry import TaskRegistry
 from queue_core.states import TaskState
 
@@ -98,19 +106,26 @@ class Worker:
         self.settings = settings or WorkerSettings()
         self.id = uuid.uuid4()
         self.queues = list(self.settings.queues or registry.queues())
+        self._queue_turn = 0
         self.stats = WorkerStats()
         self._options = {d.name: d.options for d in registry.definitions}
         self._buffer: local_queue.Queue[ClaimedTask] = local_queue.Queue()
-        self._stopping = threading.Event()
+        self._stopping = threading.Event()  # no more claims; runners finish what they hold
+        self._background_stop = threading.Event()  # heartbeat and maintenance: only after the runners
         self._wake = threading.Event()
         self._held_lock = threading.Lock()
         self._held: dict[uuid.UUID, set[uuid.UUID]] = {}  # lease token -> task ids still held
-        self._running_count = 0
         self._flags_lock = threading.Lock()  # separate: runners take it inside their transactions
         self._cancel_flags: dict[uuid.UUID, threading.Event] = {}
         # Claims, heartbeats and maintenance: connections of their own that need not wait for the disk.
         self._bookkeeping = bookkeeping_engine(engine)
         self._runner = TaskRunner(engine, registry, self.id, self._cancel_flag)
+        self._stats_lock = threading.Lock()
+        for schedule in registry.schedules:
+            if schedule.task not in registry:
+                raise ValueError(
+                    f"schedule {schedule.name!r} names task {schedule.task!r}, which is not registered"
+                )
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -169,6 +184,8 @@ class Worker:
             log.warning("shutdown grace ran out with %d handler(s) still running", len(still_running))
         else:
             self._unregister()
+        # Heartbeats went on until here, so no handler that was still finishing lost its tasks to a rescue.
+        self._background_stop.set()
         for thread in threads:
             if thread not in runners:
                 thread.join(timeout=2.0)
@@ -197,11 +214,12 @@ class Worker:
         with self._held_lock:
             self._held[token] = set()  # held before the claim commits, so the heartbeat never releases it
         try:
+            self._queue_turn = (self._queue_turn + 1) % len(self.queues)
             claimed = claim(
                 self._bookkeeping,
                 worker_id=self.id,
                 lease_token=token,
-                queues=self.queues,
+                queues=self.queues[self._queue_turn :] + self.queues[: self._queue_turn],  # take turns
                 options=self._options,
                 limit=room,
             )
@@ -216,8 +234,9 @@ class Worker:
                 del self._held[token]
         for task in claimed:
             self._buffer.put(task)
-        self.stats.claimed += len(claimed)
-        self.stats.claims += 1 if claimed else 0
+        with self._stats_lock:
+            self.stats.claimed += len(claimed)
+            self.stats.claims += 1 if claimed else 0
         return claimed
 
     def _in_flight(self) -> int:
@@ -236,21 +255,37 @@ class Worker:
             if self._stopping.is_set():
                 self._buffer.put(first)  # leave it for _release_buffered
                 return
-            outcomes = self._runner.run_group(
-                first, self._next_buffered, settings.group_size, _closes_after(settings.group_window)
-            )
+            taken = [first]
+            next_task = functools.partial(self._next_buffered, taken)
+            outcomes: list[tuple[ClaimedTask, str]] = []
+            try:
+                outcomes = self._runner.run_group(
+                    first, next_task, settings.group_size, _closes_after(settings.group_window)
+                )
+            except BaseException:
+                # Never lose track of a task: forgotten, it is handed back by the next heartbeat.
+                log.exception("a commit group failed unexpectedly; its tasks will be handed back")
+            finally:
+                self._record(outcomes)
+                for task in taken:
+                    self._forget(task)
+
+    def _record(self, outcomes: list[tuple[ClaimedTask, str]]) -> None:
+        with self._stats_lock:
             self.stats.commit_groups += 1
-            for task, outcome in outcomes:
-                self._forget(task)
+            for _task, outcome in outcomes:
                 self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
 
-    def _next_buffered(self) -> ClaimedTask | None:
+    def _next_buffered(self, taken: list[ClaimedTask]) -> ClaimedTask | None:
+        """The next buffered task for the open commit group, noted in ``taken``; None if none is waiting."""
         if self._stopping.is_set():
             return None
         try:
-            return self._buffer.get_nowait()
+            task = self._buffer.get_nowait()
         except local_queue.Empty:
             return None
+        taken.append(task)
+        return task
 
     def _forget(self, task: ClaimedTask) -> None:
         with self._held_lock:
@@ -312,6 +347,7 @@ class Worker:
             "concurrency": self.settings.concurrency,
             "started_at": db_now(),
             "heartbeat_at": db_now(),
+            "lease_expires_at": db_now(self.settings.lease_seconds),
         }
 
     def _register(self) -> None:
@@ -326,40 +362,45 @@ class Worker:
             log.warning("could not remove worker row: %s", exc)
 
     def _heartbeat_loop(self) -> None:
-        while not self._stopping.wait(self.settings.heartbeat_every):
+        while not self._background_stop.wait(self.settings.heartbeat_every):
             try:
                 self.heartbeat()
-            except DBAPIError as exc:
-                log.warning("heartbeat failed: %s", str(exc).splitlines()[0])
+            except Exception as exc:  # whatever happens, keep beating: a silent worker loses its tasks
+                log.warning("heartbeat failed: %s", str(exc).splitlines()[0] if str(exc) else repr(exc))
 
     def heartbeat(self) -> None:
-        """Prove this worker alive, pick up cancellation requests, release tasks it no longer holds."""
+        """Prove this worker alive, pick up cancellation requests, hand back tasks it no longer holds."""
         with self._bookkeeping.begin() as connection:
             beat = connection.execute(
-                update(workers).where(workers.c.id == self.id).values(heartbeat_at=db_now())
+                update(workers)
+                .where(workers.c.id == self.id)
+                .values(heartbeat_at=db_now(), lease_expires_at=db_now(self.settings.lease_seconds))
             )
             if beat.rowcount == 0:
                 log.warning("worker %s was declared dead (silent too long); registering again", self.id)
                 connection.execute(insert(workers).values(self._worker_row()))
             mine = (tasks.c.state == TaskState.RUNNING.value) & (tasks.c.worker_id == self.id)
-            for (task_id,) in connection.execute(select(tasks.c.id).where(mine, tasks.c.cancel_requested)):
-                self._cancel_flag(task_id).set()
-            # Holding the lock while releasing: a claim registers its token under this lock before it runs,
-            # so no claim can commit tasks under a token this statement does not know about.
+            requested = connection.execute(select(tasks.c.id).where(mine, tasks.c.cancel_requested)).all()
+            # Holding the lock while handing back: a claim registers its token under this lock before it
+            # runs, so no claim can commit tasks this statement does not know about.
             with self._held_lock:
-                live_tokens = list(self._held)
-                orphaned = mine if not live_tokens else mine & tasks.c.lease_token.not_in(live_tokens)
-                connection.execute(
-                    update(tasks)
-                    .where(orphaned)
-                    .values(state=TaskState.PENDING.value, worker_id=None, lease_token=None, run_at=db_now())
-                )
+                held = {task_id for ids in self._held.values() for task_id in ids}
+                for (task_id,) in requested:
+                    if task_id in held:  # a flag for a task no longer held would outlive it
+                        self._cancel_flag(task_id).set()
+                claiming = [token for token, ids in self._held.items() if not ids]
+                orphaned = mine
+                if held:
+                    orphaned = orphaned & tasks.c.id.not_in(held)
+                if claiming:
+                    orphaned = orphaned & tasks.c.lease_token.not_in(claiming)
+                hand_back(connection, orphaned, GIVEN_UP, "the worker gave it up after a failed commit")
 
     # -- maintenance ---------------------------------------------------------------------------------
 
     def _maintenance_loop(self) -> None:
         last_prune = time.monotonic()
-        while not self._stopping.wait(self.settings.maintenance_interval):
+        while not self._background_stop.wait(self.settings.maintenance_interval):
             try:
                 self.maintain()
                 if (
@@ -368,30 +409,29 @@ class Worker:
                 ):
                     last_prune = time.monotonic()
                     self.prune_due()
-            except DBAPIError as exc:
-                log.warning("maintenance failed: %s", str(exc).splitlines()[0])
+            except Exception as exc:  # one failed pass must not end maintenance for good
+                log.warning("maintenance failed: %s", str(exc).splitlines()[0] if str(exc) else repr(exc))
 
     def maintain(self) -> None:
         """One pass of rescue, expiry and periodic ticks."""
-        lease = self.settings.lease_seconds
         with self._bookkeeping.begin() as connection:
-            rescued = rescue_abandoned(connection, lease)
+            rescued = rescue_abandoned(connection)
             if rescued:
-                log.warning("rescued %d task(s) from workers silent for over %.0fs", len(rescued), lease)
+                log.warning("rescued %d task(s) from workers whose lease ran out", len(rescued))
             expire_overdue(connection)
-            forget_dead_workers(connection, older_than_seconds=max(60.0, 10 * lease))
+            forget_dead_workers(connection)
         if self.registry.schedules:
             # On the application's engine: a tick's enqueue must be as durable as any other.
             with self.engine.begin() as connection:
                 enqueue_due_ticks(connection, self.registry, self.registry.schedules)
-                forget_old_ticks(connection, older_than_seconds=86400.0)
 
     def prune_due(self) -> int:
         """Prune finished tasks older than ``prune_after_seconds``, batch by batch; returns how many."""
         assert self.settings.prune_after_seconds is not None
         total = 0
-        while not self._stopping.is_set():
-            with self._bookkeeping.begin() as connection:
+        while not self._background_stop.is_set():
+            # The application's engine: pruning may null business columns, which must be durable.
+            with self.engine.begin() as connection:
                 result = prune(
                     connection, self.registry.references, older_than_seconds=self.settings.prune_after_seconds
                 )

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, Float, Integer, String, Uuid, delete, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from queue_core import TaskState, Worker, WorkerSettings, state_of
-from queue_core.models import error_table, task_table, tick_table
+from queue_core.models import error_table, task_table
 from queue_core.registry import TaskRegistry
 
 # Leases, heartbeats and polls a hundred times shorter than in production: a test waits tenths of a second.
@@ -246,13 +246,16 @@ def error_rows(engine: Engine, task_id: uuid.UUID) -> list[dict[str, Any]]:
         return [dict(row._mapping) for row in rows]
 
 
-def tick_rows(engine: Engine, schedule: str) -> list[dict[str, Any]]:
-    """The ``queue_periodic_ticks`` rows of one schedule, oldest tick first."""
+def scheduled_ticks(engine: Engine, task_name: str) -> list[dict[str, Any]]:
+    """The tasks a schedule enqueued for ``task_name``, oldest tick first, each with its ``tick_at``."""
     with engine.connect() as connection:
         rows = connection.execute(
-            select(tick_table).where(tick_table.c.schedule == schedule).order_by(tick_table.c.tick_at)
-        )
-        return [dict(row._mapping) for row in rows]
+            select(task_table.c.id, task_table.c.args).where(task_table.c.name == task_name)
+        ).all()
+    ticks = [
+        {"task_id": row.id, "tick_at": dt.datetime.fromisoformat(row.args["scheduled_for"])} for row in rows
+    ]
+    return sorted(ticks, key=lambda tick: tick["tick_at"])
 
 
 def backdate_finished(engine: Engine, task_ids: Sequence[uuid.UUID], seconds: float) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: None
-Create Date: 2026-11-22 05:35:56.925684
+Create Date: 2026-11-22 06:23:01.163821
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def upgrade() -> None:
         sa.Column("schedule", sa.String(length=200), nullable=False),
         sa.Column("tick_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("task_id", sa.Uuid(), nullable=False),
-        sa.PrimaryKeyConstraint("schedule", "tick_at", name=op.f("pk_queue_periodic_ticks")),
+        sa.PrimaryKeyConstraint("schedule", name=op.f("pk_queue_periodic_ticks")),
     )
     op.create_table(
         "queue_task_errors",
@@ -133,6 +133,7 @@ def upgrade() -> None:
         sa.Column("concurrency", sa.Integer(), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_queue_workers")),
     )
     # ### end Alembic commands ###
