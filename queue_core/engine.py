@@ -1,9 +1,11 @@
 """What the queue needs from a SQLAlchemy engine, per backend, and the worker's bookkeeping engine.
 
-PostgreSQL needs nothing special. SQLite needs three things: the ``queue_now`` clock function, WAL mode so
-readers never block the writer, and ``BEGIN IMMEDIATE`` so that every transaction takes the write lock
-up front. Without the last one, two transactions that both read and then write would deadlock on the
-lock upgrade and fail at once instead of waiting: SQLite's single-writer model, made explicit.
+PostgreSQL needs nothing special. SQLite needs three things: the ``queue_now`` clock function, WAL mode,
+and ``BEGIN IMMEDIATE`` so that every transaction takes the write lock up front. Without the last one,
+two transactions that both read and then write would deadlock on the lock upgrade and fail at once
+instead of waiting. The price is SQLite's single-writer model made explicit: one transaction at a time,
+readers included, and a handler holds the lock from its first statement until its task commits. That
+suits a demo on one machine; give SQLite workers short handlers and ``group_size=1``.
 """
 
 from __future__ import annotations

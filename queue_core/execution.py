@@ -93,6 +93,7 @@ class RunningTask:
     lease_token: uuid.UUID
     _engine: Engine = field(repr=False)
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    _session: Session | None = field(default=None, repr=False)
 
     @property
     def cancel_requested(self) -> bool:
@@ -105,17 +106,24 @@ class RunningTask:
             raise Cancelled(f"cancellation of task {self.id} was requested")
 
     def report_progress(self, fraction: float, message: str | None = None) -> None:
-        """Record progress (0..1) at once, in its own small transaction, visible while the handler runs."""
-        fraction = min(1.0, max(0.0, fraction))
-        with self._engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            result = connection.execute(
-                update(tasks)
-                .where(tasks.c.id == self.id, tasks.c.lease_token == self.lease_token)
-                .values(progress=fraction, progress_message=message)
-            )
-        if result.rowcount != 1:
+        """Record progress (0..1), at once, in a small transaction of its own, visible while the handler
+        runs. On SQLite, once the handler's transaction holds the only write lock, another transaction
+        would wait for it forever; the report then goes through the handler's session instead and is
+        visible when the task commits."""
+        statement = (
+            update(tasks)
+            .where(tasks.c.id == self.id, tasks.c.lease_token == self.lease_token)
+            .values(progress=min(1.0, max(0.0, fraction)), progress_message=message)
+        )
+        session = self._session
+        if self._engine.dialect.name == "sqlite" and session is not None and session.info.get(BEGUN):
+            result = session.execute(statement)
+        else:
+            with self._engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                result = connection.execute(statement)
+        if result.rowcount != 1:  # type: ignore[attr-defined]
             raise LeaseLost(f"task {self.id} is no longer held by this worker")
 
 
@@ -234,6 +242,7 @@ class TaskRunner:
             lease_token=task.lease_token,
             _engine=self.engine,
             _cancel=self._cancel_flags(task.id),
+            _session=session,
         )
         if task.cancel_requested:
             running._cancel.set()

@@ -56,6 +56,25 @@ def test_reported_progress_is_visible_from_another_connection_while_the_handler_
     )
 
 
+def test_progress_reported_after_the_handler_wrote_is_recorded_with_its_work(depot: Engine) -> None:
+    """On SQLite the handler's transaction then holds the only write lock: the report must not wait on it."""
+    registry = TaskRegistry()
+
+    @registry.task("unload-truck")
+    def unload_truck(task: RunningTask, session: Session) -> None:
+        session.execute(select(task_table.c.id).where(task_table.c.id == task.id)).one()
+        task.report_progress(1.0, "all pallets are off")
+
+    with Session(depot) as session:
+        task_id = unload_truck.enqueue(session)
+        session.commit()
+    with running_worker(depot, registry):
+        wait_for_state(depot, task_id, TaskState.SUCCEEDED)
+
+    row = task_row(depot, task_id)
+    assert (row["attempts"], row["progress"], row["progress_message"]) == (1, 1.0, "all pallets are off")
+
+
 def test_progress_is_clamped_to_between_zero_and_one(depot: Engine) -> None:
     registry = TaskRegistry()
     seen: list[float] = []
