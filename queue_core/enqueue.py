@@ -75,7 +75,11 @@ def enqueue(
     expires_in: float | dt.timedelta | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
 ) -> uuid.UUID:
-    """Add one task in the caller's transaction and return its ID; the caller commits."""
+    """Add one task in the caller's transaction and return its ID; the caller commits.
+
+    This is the low-level form: it knows nothing of a task's declaration. For a declared task, call
+    ``definition.enqueue(session)`` instead, which applies its queue, priority, retry budget and expiry.
+    """
     spec = TaskSpec(
         name=name,
         queue=queue,
