@@ -41,6 +41,11 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _on_sqlite_begin(connection: Connection) -> None:
+    raw = connection.connection.dbapi_connection
+    if raw is not None and raw.in_transaction:
+        # SQLite keeps a transaction open after a COMMIT it refused (a deferred constraint failed), and
+        # the pool does not roll back a transaction SQLAlchemy believes ended: close it before the next.
+        raw.rollback()
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
