@@ -143,6 +143,11 @@ class Worker:
             self._stopping.set()
             self._shut_down(threads)
 
+    def close(self) -> None:
+        """Release the worker's own connections; ``run()`` does this when it returns."""
+        if self._bookkeeping is not self.engine:
+            self._bookkeeping.dispose()
+
     def stop(self) -> None:
         """Ask the worker to finish gracefully (safe from any thread or a signal handler)."""
         self._stopping.set()
@@ -189,8 +194,7 @@ class Worker:
         for thread in threads:
             if thread not in runners:
                 thread.join(timeout=2.0)
-        if self._bookkeeping is not self.engine:
-            self._bookkeeping.dispose()
+        self.close()
         log.info("worker %s stopped (%d buffered task(s) handed back)", self.id, released)
 
     # -- claiming ------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +31,7 @@ from sqlalchemy import Engine, select
 from queue_core import Worker, WorkerSettings
 from queue_core.models import worker_table
 from shop.database import create_engine_from_url
+from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -73,20 +74,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine.dispose()
     logging.getLogger(__name__).info("worker process %d exiting", os.getpid())
     return 0
-
-
-def wait_until(
-    condition: Callable[[], T | None], *, timeout: float, message: str, interval: float = 0.05
-) -> T:
-    """Poll ``condition`` until it returns something truthy (which is returned); fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting until {message}")
-        time.sleep(interval)
 
 
 @dataclass
@@ -159,10 +146,10 @@ class WorkerProcesses:
             self.processes.append(process)
             started.append(process)
         for process in started:
-            process.worker_id = wait_until(
+            process.worker_id = wait_for(
                 lambda p=process: self._registered_id(p),  # type: ignore[misc]
                 timeout=register_timeout,
-                message=f"worker process {process.pid} registers in queue_workers",
+                what=f"worker process {process.pid} registers in queue_workers",
             )
         return started
 

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from queue_core import TaskSpec, enqueue_many
 from queue_core.models import error_table as errors
 from queue_core.models import task_table as tasks
+from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import effects
-from tests.support.worker_process import WorkerProcesses, wait_until
+from tests.support.worker_process import WorkerProcesses
 
 
 def drain(
@@ -25,10 +26,10 @@ def drain(
     with Session(engine) as session:
         enqueue_many(session, [TaskSpec(name="test.record") for _ in range(tasks_count)])
         session.commit()
-    wait_until(
+    wait_for(
         lambda: count_where(engine, tasks.c.state.in_(["pending", "running"])) == 0,
         timeout=timeout,
-        message="every task has finished",
+        what="every task has finished",
         interval=0.2,
     )
 

@@ -16,26 +16,27 @@ from sqlalchemy import Engine, make_url, select
 
 from queue_core import task_details
 from queue_core.models import worker_table
+from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import effects, enqueue_committed, task_row
-from tests.support.worker_process import WorkerProcess, WorkerProcesses, wait_until
+from tests.support.worker_process import WorkerProcess, WorkerProcesses
 
 LEASE_SECONDS = 2.0
 
 
 def wait_until_started_by(engine: Engine, task_id: uuid.UUID, process: WorkerProcess) -> None:
     """Wait until ``process`` is inside the task's handler (the handler reports progress on entry)."""
-    wait_until(
+    wait_for(
         lambda: f"started by pid {process.pid} " in (task_row(engine, task_id)["progress_message"] or ""),
         timeout=30,
-        message=f"worker process {process.pid} starts the handler",
+        what=f"worker process {process.pid} starts the handler",
     )
 
 
 def wait_until_finished(engine: Engine, task_id: uuid.UUID, timeout: float = 40) -> dict[str, object]:
-    return wait_until(
+    return wait_for(
         lambda: (row := task_row(engine, task_id))["state"] == "succeeded" and row,
         timeout=timeout,
-        message=f"task {task_id} succeeds",
+        what=f"task {task_id} succeeds",
     )
 
 
@@ -121,18 +122,18 @@ def test_task_of_a_paused_worker_is_rescued_and_the_late_completion_is_refused(
 
     pause(paused, database_url)
     [rescuer] = workers.start(lease=LEASE_SECONDS)
-    wait_until(
+    wait_for(
         lambda: (row := task_row(engine, task_id))["worker_id"] == rescuer.worker_id and row["attempts"] == 2,
         timeout=30,
-        message="the rescuer claims the paused worker's task",
+        what="the rescuer claims the paused worker's task",
     )
     silence = silence_before_rescue(engine, task_id, paused)  # before it resumes and heartbeats again
     paused.send(signal.SIGCONT)
     # The paused worker's handler finishes first; its fenced completion must find the token changed.
-    wait_until(
+    wait_for(
         lambda: "lost its lease; its writes were rolled back" in paused.log_text(),
         timeout=30,
-        message="the resumed worker reports its completion refused",
+        what="the resumed worker reports its completion refused",
     )
     row = wait_until_finished(engine, task_id)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
@@ -23,7 +22,6 @@ from queue_core import (
 )
 from tests.support.inprocess import (
     DEADLINE_SECONDS,
-    create_depot_tables,
     error_rows,
     handler_runs,
     record_run,
@@ -33,12 +31,6 @@ from tests.support.inprocess import (
     wait_for_state,
     wait_until_set,
 )
-
-
-@pytest.fixture
-def depot(engine: Engine) -> Iterator[Engine]:
-    create_depot_tables(engine)
-    yield engine
 
 
 def enqueue_committed(engine: Engine, registry: TaskRegistry, name: str) -> uuid.UUID:

@@ -16,8 +16,8 @@ from queue_core import enqueue, task_details
 from queue_core.claims import ClaimedTask, claim
 from queue_core.execution import TaskRunner
 from queue_core.models import task_table as tasks
+from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import count_effects, effects, enqueue_committed, registry, task_row
-from tests.support.worker_process import wait_until
 
 WORKER_ID = uuid.UUID("00000000-0000-4000-8000-00000000beef")
 
@@ -84,7 +84,7 @@ def test_handler_that_raises_leaves_no_business_write_and_its_task_is_retried(en
     assert (error.attempt, error.error_type) == (1, "RuntimeError")
     assert "timed out on the first attempt" in error.message
 
-    [second] = wait_until(lambda: claim_ready(engine), timeout=15, message="the retry becomes claimable")
+    [second] = wait_for(lambda: claim_ready(engine), timeout=15, what="the retry becomes claimable")
     assert (second.id, second.attempt) == (task_id, 2)
     assert run_alone(engine, second) == "succeeded"
     assert task_row(engine, task_id)["state"] == "succeeded"

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 from queue_core import TaskSpec, enqueue_many
 from queue_core.models import task_table as tasks
 from queue_core.models import worker_table as workers_table
+from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import effects
-from tests.support.worker_process import WorkerProcesses, wait_until
+from tests.support.worker_process import WorkerProcesses
 
 
 def snapshot(engine: Engine) -> dict[uuid.UUID, tuple[str, int, str | None]]:
@@ -42,10 +43,10 @@ def test_sigterm_lets_running_handlers_finish_and_hands_back_buffered_tasks(
             session, [TaskSpec(name="test.record_slowly", args={"seconds": 4}) for _ in range(6)]
         )
         session.commit()
-    before = wait_until(
+    before = wait_for(
         lambda: two_running_and_two_buffered(engine),
         timeout=30,
-        message="two tasks run and two more are claimed into the buffer",
+        what="two tasks run and two more are claimed into the buffer",
     )
     in_flight = {task_id for task_id, (_, _, message) in before.items() if message is not None}
     buffered = {task_id for task_id, (state, _, message) in before.items() if state == "running"} - in_flight

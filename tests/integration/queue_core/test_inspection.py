@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
@@ -26,7 +25,6 @@ from tests.support.inprocess import (
     Crate,
     ParcelJammedError,
     Sticker,
-    create_depot_tables,
     fast_settings,
     record_run,
     run_until_idle,
@@ -34,12 +32,6 @@ from tests.support.inprocess import (
     wait_for,
     wait_for_state,
 )
-
-
-@pytest.fixture
-def depot(engine: Engine) -> Iterator[Engine]:
-    create_depot_tables(engine)
-    yield engine
 
 
 def depot_registry() -> TaskRegistry:

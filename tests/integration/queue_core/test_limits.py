@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from queue_core import RateLimit, RunningTask, TaskRegistry, TaskState
 from queue_core.models import task_table
-from shop.database import create_engine_from_url
 from tests.support.inprocess import (
-    create_depot_tables,
     fast_settings,
     handler_runs,
     record_run,
@@ -23,16 +20,6 @@ from tests.support.inprocess import (
 )
 
 HANDLER_SECONDS = 0.3
-
-
-@pytest.fixture
-def three_engines(database_url: str) -> Iterator[list[Engine]]:
-    """One engine per worker, as three worker processes would have."""
-    engines = [create_engine_from_url(database_url) for _ in range(3)]
-    create_depot_tables(engines[0])
-    yield engines
-    for engine in engines:
-        engine.dispose()
 
 
 def max_overlap(intervals: Sequence[tuple[float, float]]) -> int:

@@ -11,8 +11,9 @@ import uuid
 import pytest
 from sqlalchemy import Connection, Engine, select, text
 
+from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import effects, enqueue_committed
-from tests.support.worker_process import WorkerProcesses, wait_until
+from tests.support.worker_process import WorkerProcesses
 
 pytestmark = pytest.mark.postgres_only
 
@@ -51,14 +52,14 @@ def pickup_seconds(engine: Engine, committed_at: float, task_id: uuid.UUID) -> f
         with engine.connect() as connection:
             return started_at(connection)
 
-    return wait_until(effect, timeout=POLL_INTERVAL / 2, message=f"task {task_id} runs") - committed_at
+    return wait_for(effect, timeout=POLL_INTERVAL / 2, what=f"task {task_id} runs") - committed_at
 
 
 def test_worker_picks_up_a_committed_task_at_once_without_waiting_for_its_poll(
     engine: Engine, workers: WorkerProcesses
 ) -> None:
     workers.start(poll_interval=POLL_INTERVAL)
-    wait_until(lambda: listener_pid(engine), timeout=15, message="the worker listens")
+    wait_for(lambda: listener_pid(engine), timeout=15, what="the worker listens")
     time.sleep(0.3)  # let the claim that follows LISTEN go by, so the next one has to be woken
 
     for _ in range(3):
@@ -71,13 +72,13 @@ def test_worker_listens_again_after_its_listening_connection_is_killed(
     engine: Engine, workers: WorkerProcesses
 ) -> None:
     [worker] = workers.start(poll_interval=POLL_INTERVAL)
-    killed = wait_until(lambda: listener_pid(engine), timeout=15, message="the worker listens")
+    killed = wait_for(lambda: listener_pid(engine), timeout=15, what="the worker listens")
     with engine.connect() as connection:
         assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": killed}).scalar_one()
-    wait_until(
+    wait_for(
         lambda: (pid := listener_pid(engine)) is not None and pid != killed,
         timeout=15,
-        message="the worker listens again on a new connection",
+        what="the worker listens again on a new connection",
     )
     time.sleep(0.3)
 

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from queue_core import RunningTask, TaskRegistry
 from queue_core.models import task_table
-from shop.database import create_engine_from_url
 from tests.support.inprocess import (
-    create_depot_tables,
     handler_runs,
     record_run,
     running_workers,
@@ -23,16 +19,6 @@ from tests.support.inprocess import (
 )
 
 TICKS_TO_WATCH = 4
-
-
-@pytest.fixture
-def three_engines(database_url: str) -> Iterator[list[Engine]]:
-    """One engine per worker, as three worker processes would have."""
-    engines = [create_engine_from_url(database_url) for _ in range(3)]
-    create_depot_tables(engines[0])
-    yield engines
-    for engine in engines:
-        engine.dispose()
 
 
 def test_three_workers_enqueue_each_tick_of_a_schedule_exactly_once(three_engines: list[Engine]) -> None:

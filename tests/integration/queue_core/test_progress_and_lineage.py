@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -13,19 +11,12 @@ from queue_core import RunningTask, TaskRegistry, TaskState, enqueue
 from queue_core.models import task_table
 from tests.support.inprocess import (
     DEADLINE_SECONDS,
-    create_depot_tables,
     running_worker,
     task_row,
     wait_for,
     wait_for_state,
     wait_until_set,
 )
-
-
-@pytest.fixture
-def depot(engine: Engine) -> Iterator[Engine]:
-    create_depot_tables(engine)
-    yield engine
 
 
 def test_reported_progress_is_visible_from_another_connection_while_the_handler_runs(depot: Engine) -> None:

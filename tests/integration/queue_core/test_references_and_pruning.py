@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -33,7 +32,6 @@ from tests.support.inprocess import (
     ParcelJammedError,
     Sticker,
     backdate_finished,
-    create_depot_tables,
     error_rows,
     record_run,
     run_until_idle,
@@ -44,12 +42,6 @@ from tests.support.inprocess import (
 )
 
 RETENTION_SECONDS = 3600.0
-
-
-@pytest.fixture
-def depot(engine: Engine) -> Iterator[Engine]:
-    create_depot_tables(engine)
-    yield engine
 
 
 class Repairs:

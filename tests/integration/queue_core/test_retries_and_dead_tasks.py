@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -14,7 +12,6 @@ from queue_core import RetryPolicy, RunningTask, TaskRegistry, TaskState, requeu
 from queue_core.models import task_table
 from tests.support.inprocess import (
     ParcelJammedError,
-    create_depot_tables,
     error_rows,
     fast_settings,
     handler_runs,
@@ -26,12 +23,6 @@ from tests.support.inprocess import (
 )
 
 BACKOFF = RetryPolicy(max_attempts=4, base_seconds=0.2, jitter=0.5)
-
-
-@pytest.fixture
-def depot(engine: Engine) -> Iterator[Engine]:
-    create_depot_tables(engine)
-    yield engine
 
 
 def test_failed_attempts_are_retried_with_exponential_backoff_within_the_jitter_band(depot: Engine) -> None:

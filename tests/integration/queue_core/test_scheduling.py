@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
@@ -12,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from queue_core import RunningTask, TaskRegistry, TaskState, enqueue
 from tests.support.inprocess import (
-    create_depot_tables,
     fast_settings,
     handler_runs,
     record_run,
@@ -22,12 +20,6 @@ from tests.support.inprocess import (
     wait_for_state,
     wait_for_states,
 )
-
-
-@pytest.fixture
-def depot(engine: Engine) -> Iterator[Engine]:
-    create_depot_tables(engine)
-    yield engine
 
 
 def depot_registry() -> TaskRegistry:

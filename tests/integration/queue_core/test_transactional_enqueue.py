@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from queue_core import TaskSpec, enqueue, enqueue_many
 from queue_core.claims import ClaimedTask, claim
 from queue_core.models import task_table as tasks
+from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import registry
-from tests.support.worker_process import wait_until
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_delayed_task_is_not_claimable_before_its_time(engine: Engine) -> None:
         session.commit()
     committed = time.monotonic()
     assert claim_all(engine) == []
-    claimed = wait_until(lambda: claim_all(engine), timeout=15, message="the delayed task becomes claimable")
+    claimed = wait_for(lambda: claim_all(engine), timeout=15, what="the delayed task becomes claimable")
     waited = time.monotonic() - committed
     assert [task.id for task in claimed] == [task_id]
     assert waited >= 1.3  # the delay, less the moments between the INSERT and the commit
