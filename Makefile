@@ -39,8 +39,9 @@ $(BENCH_STAMP): pyproject.toml $(DEV_STAMP)
 	$(PYTHON) -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
-bench: $(BENCH_STAMP) ## Measure queue_core beside other PostgreSQL queues
+bench: $(BENCH_STAMP) ## Measure queue_core beside other PostgreSQL queues (see docs/performance.md)
 	$(PYTHON) -m benchmarks
+	$(PYTHON) -m benchmarks.writing_handlers
 
 clean: ## Remove caches and build output (keeps .venv and var/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
