@@ -45,13 +45,9 @@ class ReferencingRow:
 
 
 @dataclass(frozen=True)
-class DanglingReference:
-    """A business row pointing at a task that will never succeed; ``task_state`` is None when it is gone."""
+class DanglingReference(ReferencingRow):
+    """A referencing row whose task will never succeed; ``task_state`` is None when the task is gone."""
 
-    table: str
-    column: str
-    primary_key: dict[str, Any]
-    task_id: uuid.UUID
     task_state: str | None
 
 
