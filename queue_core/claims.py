@@ -110,19 +110,33 @@ def claim(
             claimed = _claim_rows(connection, worker_id, lease_token, queues, free_names, limit)
         return _in_claim_order(claimed)
     with engine.begin() as connection:
-        # Limited names first: their share is bounded by their limits, and a backlog of free tasks
-        # would otherwise fill every claim and starve them.
-        claimed = []
-        for name, opts in limited.items():
-            room = limit - len(claimed)
-            if room <= 0:
-                break
-            claimed += _claim_limited(connection, worker_id, lease_token, queues, name, opts, room)
+        # Limited names may take at most half of a claim while free names exist, and go first: a
+        # backlog of either kind would otherwise fill every claim and starve the other.
+        share = max(1, limit // 2) if free_names else limit
+        claimed = _claim_limited_names(connection, worker_id, lease_token, queues, limited, share)
         if free_names and len(claimed) < limit:
-            claimed += _claim_rows(
-                connection, worker_id, lease_token, queues, free_names, limit - len(claimed)
-            )
+            room = limit - len(claimed)
+            claimed += _claim_rows(connection, worker_id, lease_token, queues, free_names, room)
+        if free_names and len(claimed) < limit:  # free names left room: limited ones may use it
+            room = limit - len(claimed)
+            claimed += _claim_limited_names(connection, worker_id, lease_token, queues, limited, room)
     return _in_claim_order(claimed)
+
+
+def _claim_limited_names(
+    connection: Connection,
+    worker_id: uuid.UUID,
+    lease_token: uuid.UUID,
+    queues: Sequence[str],
+    limited: Mapping[str, TaskOptions],
+    room: int,
+) -> list[ClaimedTask]:
+    claimed: list[ClaimedTask] = []
+    for name, opts in limited.items():
+        if len(claimed) >= room:
+            break
+        claimed += _claim_limited(connection, worker_id, lease_token, queues, name, opts, room - len(claimed))
+    return claimed
 
 
 def _in_claim_order(claimed: list[ClaimedTask]) -> list[ClaimedTask]:

@@ -25,6 +25,7 @@ def configure_engine(engine: Engine) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
+        event.listen(engine, "checkin", _on_sqlite_checkin)
     return engine
 
 
@@ -40,11 +41,17 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _on_sqlite_checkin(dbapi_connection: Any, _record: Any) -> None:
+    # SQLite keeps a transaction open, write lock and all, after a COMMIT it refused (a deferred
+    # constraint failed), and the pool does not roll back a transaction SQLAlchemy believes ended. Left
+    # in the pool like that, the connection would block every other writer: close it on the way in.
+    if dbapi_connection is not None and dbapi_connection.in_transaction:
+        dbapi_connection.rollback()
+
+
 def _on_sqlite_begin(connection: Connection) -> None:
     raw = connection.connection.dbapi_connection
-    if raw is not None and raw.in_transaction:
-        # SQLite keeps a transaction open after a COMMIT it refused (a deferred constraint failed), and
-        # the pool does not roll back a transaction SQLAlchemy believes ended: close it before the next.
+    if raw is not None and raw.in_transaction:  # the same, for a connection that never went back
         raw.rollback()
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 

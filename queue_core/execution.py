@@ -175,7 +175,7 @@ class TaskRunner:
         outcomes: list[tuple[ClaimedTask, str]] = []
         wrote_nothing: list[ClaimedTask] = []
         try:
-            with Session(self.engine, expire_on_commit=False) as session:
+            with TaskSession(self.engine, expire_on_commit=False) as session:
                 _watch_session(session)
                 task: ClaimedTask | None = first
                 while task is not None:
@@ -278,8 +278,9 @@ class TaskRunner:
             return self._end(session, task, TaskState.CANCELLED, Outcome.CANCELLED, None)
         except BaseException as exc:
             # Any failure of the handler, or of completing it (a database error the handler swallowed
-            # leaves the savepoint unusable), is this task's failed attempt; the group goes on.
-            if _connection_lost(exc):
+            # leaves the savepoint unusable), is this task's failed attempt; the group goes on, unless
+            # it is the group's own connection that died.
+            if _connection_lost(exc) and _session_connection_lost(session):
                 raise
             savepoint.rollback()
             return self._fail(session, task, exc)
@@ -337,24 +338,29 @@ class TaskRunner:
         )
 
 
-def _watch_session(session: Session) -> None:
-    """Track which (nested) transactions really began, and refuse commits from inside a handler.
+class TaskSession(Session):
+    """The session a handler gets: ``commit()`` is refused while the handler runs.
 
-    A handler that committed would split its writes from its task's completion, so that is an error.
+    A handler that committed would split its writes from its task's completion. Savepoints of its own
+    (``with session.begin_nested(): ...``) are fine: they do not go through ``Session.commit``.
     """
+
+    def commit(self) -> None:
+        if self.info.get(IN_HANDLER):
+            raise RuntimeError(
+                "a task handler must not commit: the worker commits its writes with the task's completion"
+            )
+        super().commit()
+
+
+def _watch_session(session: Session) -> None:
+    """Track which (nested) transactions really began: a task whose savepoint never did wrote nothing."""
     session.info[BEGUN] = weakref.WeakSet()
 
     def after_begin(current: Session, transaction: SessionTransaction, _connection: Any) -> None:
         current.info[BEGUN].add(transaction)
 
-    def before_commit(current: Session) -> None:
-        if current.info.get(IN_HANDLER):
-            raise RuntimeError(
-                "a task handler must not commit: the worker commits its writes with the task's completion"
-            )
-
     event.listen(session, "after_begin", after_begin)
-    event.listen(session, "before_commit", before_commit)
 
 
 class HandlerBrokeTransactionError(RuntimeError):
@@ -363,6 +369,14 @@ class HandlerBrokeTransactionError(RuntimeError):
 
 def _connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def _session_connection_lost(session: Session) -> bool:
+    """Whether the group's own connection died (a handler may also lose a connection of its own)."""
+    try:
+        return session.connection().invalidated
+    except Exception:
+        return True
 
 
 def _none() -> None:

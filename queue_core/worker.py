@@ -56,6 +56,14 @@ from queue_core.registry import TaskRegistry
 from queue_core.states import TaskState
 
 log = logging.getLogger(__name__)
+# A claimed task that never started goes back as if it had never been claimed.
+UNCLAIMED = {
+    "state": TaskState.PENDING.value,
+    "attempts": tasks.c.attempts - 1,
+    "worker_id": None,
+    "lease_token": None,
+    "started_at": None,
+}
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,8 @@ class Worker:
         self.settings = settings or WorkerSettings()
         self.id = uuid.uuid4()
         self.queues = list(self.settings.queues or registry.queues())
+        if not self.queues:
+            raise ValueError("nothing to work on: no queues given and no tasks registered")
         self._queue_turn = 0
         self.stats = WorkerStats()
         self._options = {d.name: d.options for d in registry.definitions}
@@ -184,16 +194,17 @@ class Worker:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         released = self._release_buffered()
         still_running = [t for t in runners if t.is_alive()]
-        if still_running:
-            # Keep the worker row: the tasks stay ours until the heartbeat stops and a rescue takes them.
-            log.warning("shutdown grace ran out with %d handler(s) still running", len(still_running))
-        else:
-            self._unregister()
         # Heartbeats went on until here, so no handler that was still finishing lost its tasks to a rescue.
+        # Stop them before removing the worker row, or a last heartbeat would register the worker again.
         self._background_stop.set()
         for thread in threads:
             if thread not in runners:
-                thread.join(timeout=2.0)
+                thread.join(timeout=5.0)
+        if still_running:
+            # Keep the worker row: its lease runs out and a rescue takes the tasks that never finished.
+            log.warning("shutdown grace ran out with %d handler(s) still running", len(still_running))
+        else:
+            self._unregister()
         self.close()
         log.info("worker %s stopped (%d buffered task(s) handed back)", self.id, released)
 
@@ -227,9 +238,12 @@ class Worker:
                 options=self._options,
                 limit=room,
             )
-        except DBAPIError as exc:
-            log.warning("claim failed: %s", str(exc).splitlines()[0])
+        except Exception as exc:
+            # One statement per queue commits on its own, so a claim can fail after part of it landed:
+            # hand that part back uncounted, as if it had never been claimed.
+            log.warning("claim failed: %s", str(exc).splitlines()[0] if str(exc) else repr(exc))
             claimed = []
+            self._hand_back_unstarted(token)
             self._stopping.wait(self.settings.poll_interval)
         with self._held_lock:
             if claimed:
@@ -306,6 +320,18 @@ class Worker:
         with self._flags_lock:
             return self._cancel_flags.setdefault(task_id, threading.Event())
 
+    def _hand_back_unstarted(self, token: uuid.UUID) -> None:
+        """Return the tasks claimed under ``token`` to ``pending``, their attempt not counted."""
+        try:
+            with self._bookkeeping.begin() as connection:
+                connection.execute(
+                    update(tasks)
+                    .where(tasks.c.lease_token == token, tasks.c.state == TaskState.RUNNING.value)
+                    .values(UNCLAIMED)
+                )
+        except Exception as exc:  # then the heartbeat hands them back, counted: the safe side
+            log.warning("could not hand back the tasks of a failed claim: %s", exc)
+
     def _release_buffered(self) -> int:
         """Hand back tasks claimed but never started; their attempt is not counted."""
         buffered: list[ClaimedTask] = []
@@ -326,15 +352,9 @@ class Worker:
                             tasks.c.lease_token == task.lease_token,
                             tasks.c.state == TaskState.RUNNING.value,
                         )
-                        .values(
-                            state=TaskState.PENDING.value,
-                            attempts=tasks.c.attempts - 1,
-                            worker_id=None,
-                            lease_token=None,
-                            started_at=None,
-                        )
+                        .values(UNCLAIMED)
                     )
-        except DBAPIError as exc:
+        except Exception as exc:
             log.warning("could not hand back buffered tasks (they will be rescued): %s", exc)
         for task in buffered:
             self._forget(task)
@@ -385,20 +405,22 @@ class Worker:
                 connection.execute(insert(workers).values(self._worker_row()))
             mine = (tasks.c.state == TaskState.RUNNING.value) & (tasks.c.worker_id == self.id)
             requested = connection.execute(select(tasks.c.id).where(mine, tasks.c.cancel_requested)).all()
-            # Holding the lock while handing back: a claim registers its token under this lock before it
-            # runs, so no claim can commit tasks this statement does not know about.
+            # What this worker holds, as of a moment on the database clock. A claim registers its token
+            # before it runs, so a claim in flight is among ``claiming``, and any claim made after the
+            # snapshot has a later ``started_at``: neither is mistaken for a task the worker gave up.
+            as_of = connection.scalar(select(db_now()))
             with self._held_lock:
                 held = {task_id for ids in self._held.values() for task_id in ids}
-                for (task_id,) in requested:
-                    if task_id in held:  # a flag for a task no longer held would outlive it
-                        self._cancel_flag(task_id).set()
                 claiming = [token for token, ids in self._held.items() if not ids]
-                orphaned = mine
-                if held:
-                    orphaned = orphaned & tasks.c.id.not_in(held)
-                if claiming:
-                    orphaned = orphaned & tasks.c.lease_token.not_in(claiming)
-                hand_back(connection, orphaned, GIVEN_UP, "the worker gave it up after a failed commit")
+            for (task_id,) in requested:
+                if task_id in held:  # a flag for a task no longer held would outlive it
+                    self._cancel_flag(task_id).set()
+            orphaned = mine & (tasks.c.started_at < as_of)
+            if held:
+                orphaned = orphaned & tasks.c.id.not_in(held)
+            if claiming:
+                orphaned = orphaned & tasks.c.lease_token.not_in(claiming)
+            hand_back(connection, orphaned, GIVEN_UP, "the worker gave it up after a failed commit")
 
     # -- maintenance ---------------------------------------------------------------------------------
 

@@ -420,6 +420,47 @@ def test_a_commit_refused_by_a_deferred_constraint_leaves_the_pooled_connection_
         assert connection.scalars(select(shelf_labels.c.text)).all() == ["TOP-SHELF"]
 
 
+def test_a_refused_commit_does_not_keep_the_database_locked_for_other_pooled_connections(
+    depot: Engine,
+) -> None:
+    # Second review: rolling the open transaction back only at its connection's next BEGIN left SQLite's
+    # write lock held while that connection sat in the pool; a writer on another connection then waited
+    # out the busy timeout. Hold a second connection out of the pool so the next writer takes a new one.
+    shelving.create_all(depot)
+    with depot.connect() as other:  # checked out of the pool, no transaction yet
+        with pytest.raises(IntegrityError), Session(depot) as session:
+            session.execute(insert(shelf_labels).values(shelf_id=404, text="label of a missing shelf"))
+            session.commit()
+        started = time.monotonic()
+        with other.begin():
+            other.execute(insert(shelves).values(id=8))
+    assert time.monotonic() - started < 2.0, "the next writer waited for a lock nobody was using"
+
+
+def test_a_handler_may_use_a_savepoint_of_its_own(depot: Engine) -> None:
+    # Second review: the guard against handlers that commit also refused the release of a handler's own
+    # savepoint, the usual way to try an insert and ignore a duplicate on PostgreSQL.
+    shelving.create_all(depot)
+    registry = TaskRegistry()
+
+    @registry.task("shelve-once", retry=TWO_QUICK_ATTEMPTS)
+    def shelve_once(task: RunningTask, session: Session) -> None:
+        with contextlib.suppress(IntegrityError), session.begin_nested():
+            session.execute(insert(shelves).values(id=9))
+        with contextlib.suppress(IntegrityError), session.begin_nested():
+            session.execute(insert(shelves).values(id=9))  # the duplicate, ignored
+
+    with Session(depot) as session:
+        task_id = shelve_once.enqueue(session)
+        session.commit()
+    with running_worker(depot, registry):
+        wait_for_state(depot, task_id, TaskState.SUCCEEDED, timeout=FAILURE_DEADLINE)
+
+    assert task_row(depot, task_id)["attempts"] == 1
+    with depot.connect() as connection:
+        assert connection.scalars(select(shelves.c.id)).all() == [9]
+
+
 # -- M1: graceful shutdown keeps heartbeating ------------------------------------------------------------
 
 
@@ -567,6 +608,39 @@ def test_a_limited_name_gets_into_the_first_claim_despite_a_large_unlimited_back
     names = [t.name for t in claimed]
     assert names.count("call-forklift") == 1, names
     assert len(claimed) == 50
+
+
+def test_a_backlog_of_a_limited_name_leaves_room_for_unlimited_names(depot: Engine) -> None:
+    # Second review: claiming limited names first, with a limit above the claim size, starved the others.
+    registry = TaskRegistry()
+
+    @registry.task("restock-shelf", concurrency_limit=100)
+    def restock_shelf(task: RunningTask, session: Session) -> None:
+        """Plenty of these are waiting, and the limit allows them all."""
+
+    @registry.task("fire-drill", priority=10)
+    def fire_drill(task: RunningTask, session: Session) -> None:
+        """Urgent, unlimited."""
+
+    with Session(depot) as session:
+        for _ in range(200):
+            restock_shelf.enqueue(session)
+        for _ in range(3):
+            fire_drill.enqueue(session)
+        session.commit()
+
+    claimed = claim(
+        depot,
+        worker_id=uuid.uuid4(),
+        lease_token=uuid.uuid4(),
+        queues=registry.queues(),
+        options={d.name: d.options for d in registry.definitions},
+        limit=8,
+    )
+
+    names = [t.name for t in claimed]
+    assert names.count("fire-drill") == 3, names
+    assert len(claimed) == 8
 
 
 # -- M9: requeue of an expired task ----------------------------------------------------------------------
