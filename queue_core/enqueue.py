@@ -94,7 +94,10 @@ def enqueue(
 
 
 def enqueue_many(session: Session | Connection, specs: Iterable[TaskSpec]) -> list[uuid.UUID]:
-    """Add many tasks with one INSERT statement, in the caller's transaction; returns their IDs."""
+    """Add many tasks in the caller's transaction; returns their IDs.
+
+    One prepared INSERT for all rows, which psycopg sends as a single pipelined batch.
+    """
     specs = list(specs)
     if not specs:
         return []
