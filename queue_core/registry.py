@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -243,7 +243,3 @@ class TaskRegistry:
 
     def queues(self) -> list[str]:
         return sorted({d.options.queue for d in self._definitions.values()})
-
-    def limited_names(self, names: Iterable[str] | None = None) -> list[str]:
-        wanted = self._definitions.keys() if names is None else names
-        return [n for n in wanted if self._definitions[n].options.is_limited]

@@ -35,6 +35,7 @@ from queue_core import (
     OnPrune,
     RetryPolicy,
     RunningTask,
+    TaskDefinition,
     TaskRegistry,
     TaskState,
     Worker,
@@ -578,6 +579,26 @@ def test_a_given_up_task_is_handed_back_while_its_claim_batch_is_still_running(d
 # -- M8: limited names are not starved by a backlog of unlimited ones --------------------------------------
 
 
+def names_in_one_claim(
+    engine: Engine, registry: TaskRegistry, backlog: dict[TaskDefinition, int], *, limit: int
+) -> list[str]:
+    """Enqueue ``backlog`` (task -> how many), then claim once as a worker would; the claimed names."""
+    with Session(engine) as session:
+        for definition, count in backlog.items():
+            for _ in range(count):
+                definition.enqueue(session)
+        session.commit()
+    claimed = claim(
+        engine,
+        worker_id=uuid.uuid4(),
+        lease_token=uuid.uuid4(),
+        queues=registry.queues(),
+        options={d.name: d.options for d in registry.definitions},
+        limit=limit,
+    )
+    return [task.name for task in claimed]
+
+
 def test_a_limited_name_gets_into_the_first_claim_despite_a_large_unlimited_backlog(depot: Engine) -> None:
     registry = TaskRegistry()
 
@@ -589,25 +610,10 @@ def test_a_limited_name_gets_into_the_first_claim_despite_a_large_unlimited_back
     def call_forklift(task: RunningTask, session: Session) -> None:
         """Only one at a time, across all workers."""
 
-    with Session(depot) as session:
-        for _ in range(200):
-            sweep_floor.enqueue(session)
-        for _ in range(2):
-            call_forklift.enqueue(session)
-        session.commit()
+    names = names_in_one_claim(depot, registry, {sweep_floor: 200, call_forklift: 2}, limit=50)
 
-    claimed = claim(
-        depot,
-        worker_id=uuid.uuid4(),
-        lease_token=uuid.uuid4(),
-        queues=registry.queues(),
-        options={d.name: d.options for d in registry.definitions},
-        limit=50,
-    )
-
-    names = [t.name for t in claimed]
     assert names.count("call-forklift") == 1, names
-    assert len(claimed) == 50
+    assert len(names) == 50
 
 
 def test_a_backlog_of_a_limited_name_leaves_room_for_unlimited_names(depot: Engine) -> None:
@@ -622,25 +628,10 @@ def test_a_backlog_of_a_limited_name_leaves_room_for_unlimited_names(depot: Engi
     def fire_drill(task: RunningTask, session: Session) -> None:
         """Urgent, unlimited."""
 
-    with Session(depot) as session:
-        for _ in range(200):
-            restock_shelf.enqueue(session)
-        for _ in range(3):
-            fire_drill.enqueue(session)
-        session.commit()
+    names = names_in_one_claim(depot, registry, {restock_shelf: 200, fire_drill: 3}, limit=8)
 
-    claimed = claim(
-        depot,
-        worker_id=uuid.uuid4(),
-        lease_token=uuid.uuid4(),
-        queues=registry.queues(),
-        options={d.name: d.options for d in registry.definitions},
-        limit=8,
-    )
-
-    names = [t.name for t in claimed]
     assert names.count("fire-drill") == 3, names
-    assert len(claimed) == 8
+    assert len(names) == 8
 
 
 # -- M9: requeue of an expired task ----------------------------------------------------------------------

@@ -102,12 +102,13 @@ def test_rejects_a_rate_limit_that_allows_nothing(count: int, per_seconds: float
         RateLimit(count=count, per_seconds=per_seconds)
 
 
-def test_limited_names_are_those_with_a_concurrency_or_rate_limit() -> None:
+def test_tasks_with_a_concurrency_or_rate_limit_are_limited() -> None:
     registry = TaskRegistry()
     registry.task("wrap-pallet", concurrency_limit=2)(wrap_pallet)
     registry.task("stack-pallet", rate_limit=RateLimit(count=10, per_seconds=2))(stack_pallet)
     registry.task("sweep-floor")(wrap_pallet)
-    assert sorted(registry.limited_names()) == ["stack-pallet", "wrap-pallet"]
+    limited = sorted(d.name for d in registry.definitions if d.options.is_limited)
+    assert limited == ["stack-pallet", "wrap-pallet"]
     assert RateLimit(count=10, per_seconds=2).tokens_per_second == 5.0
 
 
