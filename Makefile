@@ -7,7 +7,7 @@ PYTHON := $(VENV)/bin/python
 DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 # The packages that exist so far; the bounded contexts join the checks as they arrive.
-PACKAGES := $(wildcard queue_core shop orders payments shipping benchmarks)
+PACKAGES := $(wildcard queue_core shop orders payments shipping gateway_simulator benchmarks)
 
 .PHONY: help venv lint format test bench clean
 

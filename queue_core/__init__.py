@@ -45,6 +45,7 @@ from queue_core.control import TaskNotFoundError, cancel, requeue, state_of
 from queue_core.engine import configure_engine
 from queue_core.enqueue import TaskSpec, enqueue, enqueue_many
 from queue_core.execution import RunningTask
+from queue_core.ids import uuid7
 from queue_core.inspection import QueueStats, TaskDetails, list_tasks, queue_stats, task_details
 from queue_core.maintenance import PruneResult, prune
 from queue_core.outcomes import Cancelled, Discard, LeaseLost
@@ -100,4 +101,5 @@ __all__ = [
     "requeue",
     "state_of",
     "task_details",
+    "uuid7",
 ]

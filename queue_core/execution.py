@@ -32,7 +32,7 @@ import threading
 import traceback
 import uuid
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,11 +150,13 @@ class TaskRunner:
         registry: TaskRegistry,
         worker_id: uuid.UUID,
         cancel_flags: Callable[[uuid.UUID], threading.Event],
+        session_info: Mapping[str, Any] | None = None,
     ) -> None:
         self.engine = engine
         self.registry = registry
         self.worker_id = worker_id
         self._cancel_flags = cancel_flags
+        self.session_info = dict(session_info or {})
 
     def run_group(
         self,
@@ -175,7 +177,7 @@ class TaskRunner:
         outcomes: list[tuple[ClaimedTask, str]] = []
         wrote_nothing: list[ClaimedTask] = []
         try:
-            with TaskSession(self.engine, expire_on_commit=False) as session:
+            with TaskSession(self.engine, expire_on_commit=False, info=dict(self.session_info)) as session:
                 _watch_session(session)
                 task: ClaimedTask | None = first
                 while task is not None:

@@ -12,8 +12,8 @@ import time
 import uuid
 
 
-def new_task_id() -> uuid.UUID:
-    """A fresh, time-ordered UUIDv7."""
+def uuid7() -> uuid.UUID:
+    """A fresh, time-ordered UUIDv7. Business tables use it for their own keys too, for the same reason."""
     unix_ms = time.time_ns() // 1_000_000
     random_bits = int.from_bytes(os.urandom(10), "big")  # 80 bits: 12 for rand_a, 62 for rand_b (+6 spare)
     value = (unix_ms & (2**48 - 1)) << 80
@@ -22,3 +22,6 @@ def new_task_id() -> uuid.UUID:
     value |= 0b10 << 62  # variant
     value |= random_bits & (2**62 - 1)  # rand_b
     return uuid.UUID(int=value)
+
+
+new_task_id = uuid7

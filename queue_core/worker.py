@@ -29,9 +29,10 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
@@ -107,8 +108,16 @@ class Worker:
     """One worker process's queue machinery. ``run()`` blocks until stopped."""
 
     def __init__(
-        self, engine: Engine, registry: TaskRegistry, settings: WorkerSettings | None = None
+        self,
+        engine: Engine,
+        registry: TaskRegistry,
+        settings: WorkerSettings | None = None,
+        *,
+        session_info: Mapping[str, Any] | None = None,
     ) -> None:
+        """``session_info`` is copied into every handler session's ``Session.info``: the way a composition
+        root hands its handlers what they need beyond the database (an event dispatcher, a gateway client)
+        without queue_core knowing what those are."""
         self.engine = engine
         self.registry = registry
         self.settings = settings or WorkerSettings()
@@ -129,7 +138,7 @@ class Worker:
         self._cancel_flags: dict[uuid.UUID, threading.Event] = {}
         # Claims, heartbeats and maintenance: connections of their own that need not wait for the disk.
         self._bookkeeping = bookkeeping_engine(engine)
-        self._runner = TaskRunner(engine, registry, self.id, self._cancel_flag)
+        self._runner = TaskRunner(engine, registry, self.id, self._cancel_flag, session_info)
         self._stats_lock = threading.Lock()
         for schedule in registry.schedules:
             if schedule.task not in registry:

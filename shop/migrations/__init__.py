@@ -21,11 +21,19 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import MetaData
 
+from orders.models import OrdersBase
+from payments.models import PaymentsBase
 from queue_core.models import QueueBase
+from shipping.models import ShippingBase
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
-# The business packages add their metadata here as they arrive.
-TARGET_METADATA: list[MetaData] = [QueueBase.metadata]
+# Every package that owns tables: the queue and the three bounded contexts.
+TARGET_METADATA: list[MetaData] = [
+    QueueBase.metadata,
+    OrdersBase.metadata,
+    PaymentsBase.metadata,
+    ShippingBase.metadata,
+]
 
 
 def alembic_config(url: str) -> Config:

@@ -1,0 +1,1 @@
+"""The orders bounded context (see docs/architecture.md)."""

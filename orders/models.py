@@ -1,0 +1,178 @@
+"""The orders context's tables: orders, their lines, and the product catalogue with its stock.
+
+An order points at the two tasks that screen it in parallel, fraud screening and stock reservation.
+Each pointer is set in the transaction that places the order and cleared by the handler that finishes
+the step, so ``fraud_check_task_id IS NOT NULL`` means "being screened for fraud right now". Each is
+UNIQUE: one task serves at most one order. Methods guard every state change; a handler or a service
+never assigns ``state`` itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, MetaData, String, Uuid, func, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from queue_core import uuid7
+from queue_core.clock import UtcDateTime
+from queue_core.models import NAMING  # the same constraint names everywhere make migrations readable
+
+
+class OrdersBase(DeclarativeBase):
+    """Declarative base of the orders context; its metadata holds only this context's tables."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class OrderState(enum.StrEnum):
+    SCREENING = "screening"  # fraud screening and stock reservation run in parallel
+    AWAITING_PAYMENT = "awaiting_payment"  # both passed; the payments context is charging
+    PAID = "paid"  # waiting for the carrier
+    SHIPPED = "shipped"
+    REJECTED = "rejected"  # failed fraud screening or out of stock
+    PAYMENT_FAILED = "payment_failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_ORDER_STATES = frozenset(
+    {OrderState.SHIPPED, OrderState.REJECTED, OrderState.PAYMENT_FAILED, OrderState.CANCELLED}
+)
+_STATE_LIST = ", ".join(f"'{state.value}'" for state in OrderState)
+
+
+class InvalidTransition(Exception):  # noqa: N818 - reads as the problem it names
+    """The order is not in a state that allows this change (answered 409 by the API)."""
+
+
+class Product(OrdersBase):
+    """A product that can be ordered, with its stock. ``reserved`` counts units promised to open orders."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("unit_price_cents >= 0", name="price_not_negative"),
+        CheckConstraint("reserved >= 0 AND reserved <= on_hand", name="reserved_within_stock"),
+    )
+
+    sku: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    unit_price_cents: Mapped[int] = mapped_column(Integer)
+    on_hand: Mapped[int] = mapped_column(Integer)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Order(OrdersBase):
+    """A customer's order. It owns the pointers to the tasks screening it; see the module docstring."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        # UNIQUE over the open pointers only: it enforces "one task serves at most one row" and, holding
+        # no NULLs, makes "what is being processed" (``IS NOT NULL``) a scan of the in-flight rows alone.
+        Index(
+            "uq_orders_fraud_check_task_id",
+            "fraud_check_task_id",
+            unique=True,
+            postgresql_where=text("fraud_check_task_id IS NOT NULL"),
+            sqlite_where=text("fraud_check_task_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_orders_stock_reservation_task_id",
+            "stock_reservation_task_id",
+            unique=True,
+            postgresql_where=text("stock_reservation_task_id IS NOT NULL"),
+            sqlite_where=text("stock_reservation_task_id IS NOT NULL"),
+        ),
+        CheckConstraint(f"state IN ({_STATE_LIST})", name="known_state"),
+        CheckConstraint("total_cents >= 0", name="total_not_negative"),
+        Index("ix_orders_state_created_at", "state", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid7)
+    state: Mapped[str] = mapped_column(String(20), default=OrderState.SCREENING.value)
+    failure_reason: Mapped[str | None] = mapped_column(String(500))
+    customer_email: Mapped[str] = mapped_column(String(254))
+    shipping_country: Mapped[str] = mapped_column(String(2))
+    currency: Mapped[str] = mapped_column(String(3))
+    total_cents: Mapped[int] = mapped_column(Integer)
+    # Idempotent placement: a client's key, and a fingerprint of the body it first came with.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # Parallel cardinality: two tasks at once, each pointer UNIQUE (a task serves at most one order).
+    fraud_check_task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    stock_reservation_task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    fraud_cleared_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    stock_reserved_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, server_default=func.current_timestamp())
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        UtcDateTime, server_default=func.current_timestamp(), onupdate=func.current_timestamp()
+    )
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order",
+        cascade="all, delete-orphan",
+        order_by="OrderLine.line_number",
+        lazy="selectin",
+    )
+
+    @property
+    def order_state(self) -> OrderState:
+        return OrderState(self.state)
+
+    @property
+    def is_final(self) -> bool:
+        return self.order_state in FINAL_ORDER_STATES
+
+    @property
+    def screening_passed(self) -> bool:
+        """Both parallel steps succeeded: the join condition."""
+        return self.fraud_cleared_at is not None and self.stock_reserved_at is not None
+
+    def _move(self, allowed_from: set[OrderState], to: OrderState, reason: str | None = None) -> None:
+        if self.order_state not in allowed_from:
+            raise InvalidTransition(f"order {self.id} is {self.state}; it cannot become {to.value}")
+        self.state = to.value
+        if reason is not None:
+            self.failure_reason = reason
+
+    def await_payment(self) -> None:
+        """The join's transition: allowed once, from screening, when both steps passed."""
+        if not self.screening_passed:
+            raise InvalidTransition(f"order {self.id} has not passed both screening steps")
+        self._move({OrderState.SCREENING}, OrderState.AWAITING_PAYMENT)
+
+    def reject(self, reason: str) -> None:
+        self._move({OrderState.SCREENING}, OrderState.REJECTED, reason)
+
+    def mark_paid(self) -> None:
+        self._move({OrderState.AWAITING_PAYMENT}, OrderState.PAID)
+
+    def mark_payment_failed(self, reason: str) -> None:
+        self._move({OrderState.AWAITING_PAYMENT}, OrderState.PAYMENT_FAILED, reason)
+
+    def mark_shipped(self) -> None:
+        self._move({OrderState.PAID}, OrderState.SHIPPED)
+
+    def cancel(self, reason: str = "cancelled by the customer") -> None:
+        self._move(
+            {OrderState.SCREENING, OrderState.AWAITING_PAYMENT, OrderState.PAID}, OrderState.CANCELLED, reason
+        )
+
+
+class OrderLine(OrdersBase):
+    """One product and quantity of an order, priced when the order was placed."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("unit_price_cents >= 0", name="price_not_negative"),
+    )
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
+    line_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("products.sku"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(Integer)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
