@@ -1,0 +1,54 @@
+"""The simulator's application factory and its JSON-only error answers."""
+
+from __future__ import annotations
+
+import random
+
+from flask import Flask, Response, jsonify
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import HTTPException
+
+from gateway_simulator import api
+from gateway_simulator.database import create_gateway_engine, database_url_from_env, normalize_database_url
+from gateway_simulator.failure_injection import ensure_settings_row
+from gateway_simulator.models import Base
+
+
+def create_app(database_url: str | None = None, *, rng: random.Random | None = None) -> Flask:
+    """The simulator on ``database_url`` (default: ``GATEWAY_DATABASE_URL``, else ``var/gateway.sqlite3``).
+
+    Creates the tables it lacks and the failure-injection row with its defaults. ``rng`` decides the
+    failure injection's rolls; tests pass one whose rolls they choose.
+    """
+    url = database_url_from_env() if database_url is None else normalize_database_url(database_url)
+    engine = create_gateway_engine(url)
+    Base.metadata.create_all(engine)
+    with Session(engine) as session, session.begin():
+        ensure_settings_row(session)
+    app = Flask(__name__)
+    api.init_app(app, engine, random.Random() if rng is None else rng)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Answer load balancers and test harnesses: the process is up and serving requests."""
+        return {"status": "ok"}
+
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(OperationalError, _database_unavailable)
+    return app
+
+
+def _http_error(error: HTTPException) -> Response:
+    # Unknown routes, wrong methods and the like: the same JSON shape as every other answer.
+    name = (error.name or "error").lower().replace(" ", "_")
+    response = jsonify({"error": name})
+    response.status_code = error.code or 500
+    return response
+
+
+def _database_unavailable(_error: OperationalError) -> Response:
+    # The ledger is unreachable: a real provider answers this as a retryable outage, not as a bug.
+    response = jsonify({"error": "temporarily_unavailable"})
+    response.status_code = 503
+    return response
