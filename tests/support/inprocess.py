@@ -15,7 +15,7 @@ import datetime as dt
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
@@ -160,19 +160,25 @@ def wait_until_set(event: threading.Event, what: str, timeout: float = DEADLINE_
 
 @contextmanager
 def running_worker(
-    engine: Engine, registry: TaskRegistry, settings: WorkerSettings = FAST
+    engine: Engine,
+    registry: TaskRegistry,
+    settings: WorkerSettings = FAST,
+    session_info: Mapping[str, Any] | None = None,
 ) -> Iterator[Worker]:
     """A worker running in a thread for the duration of the block; stopped (gracefully) on leaving it."""
-    with running_workers([engine], registry, settings) as workers:
+    with running_workers([engine], registry, settings, session_info) as workers:
         yield workers[0]
 
 
 @contextmanager
 def running_workers(
-    engines: Sequence[Engine], registry: TaskRegistry, settings: WorkerSettings = FAST
+    engines: Sequence[Engine],
+    registry: TaskRegistry,
+    settings: WorkerSettings = FAST,
+    session_info: Mapping[str, Any] | None = None,
 ) -> Iterator[list[Worker]]:
     """One worker per engine, all running at once in threads; each stopped and joined on leaving."""
-    workers = [Worker(engine, registry, settings) for engine in engines]
+    workers = [Worker(engine, registry, settings, session_info=session_info) for engine in engines]
     failures: list[BaseException] = []
 
     def run(worker: Worker) -> None:
@@ -198,9 +204,14 @@ def running_workers(
         assert not failures, f"a worker crashed: {failures!r}"
 
 
-def run_until_idle(engine: Engine, registry: TaskRegistry, settings: WorkerSettings = FAST) -> Worker:
+def run_until_idle(
+    engine: Engine,
+    registry: TaskRegistry,
+    settings: WorkerSettings = FAST,
+    session_info: Mapping[str, Any] | None = None,
+) -> Worker:
     """Run one worker until nothing is left for it to do (in a thread, so no signal handler is installed)."""
-    worker = Worker(engine, registry, settings)
+    worker = Worker(engine, registry, settings, session_info=session_info)
     failures: list[BaseException] = []
 
     def run() -> None:
