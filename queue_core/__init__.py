@@ -41,7 +41,7 @@ Call ``configure_engine`` on the engine first; run workers with ``Worker(engine,
 """
 
 from queue_core.claims import ClaimedTask
-from queue_core.control import TaskNotFoundError, cancel, requeue, state_of
+from queue_core.control import TaskNotFoundError, cancel, requeue, state_of, states_of
 from queue_core.engine import configure_engine
 from queue_core.enqueue import TaskSpec, enqueue, enqueue_many
 from queue_core.execution import RunningTask
@@ -100,6 +100,7 @@ __all__ = [
     "repair_dangling",
     "requeue",
     "state_of",
+    "states_of",
     "task_details",
     "uuid7",
 ]
