@@ -46,7 +46,15 @@ from queue_core.engine import configure_engine
 from queue_core.enqueue import TaskSpec, enqueue, enqueue_many
 from queue_core.execution import RunningTask
 from queue_core.ids import uuid7
-from queue_core.inspection import QueueStats, TaskDetails, list_tasks, queue_stats, task_details
+from queue_core.inspection import (
+    Backlog,
+    QueueStats,
+    TaskDetails,
+    backlog,
+    list_tasks,
+    queue_stats,
+    task_details,
+)
 from queue_core.maintenance import PruneResult, prune
 from queue_core.outcomes import Cancelled, Discard, LeaseLost
 from queue_core.references import (
@@ -66,6 +74,7 @@ from queue_core.worker import Worker, WorkerSettings
 __all__ = [
     "FINISHED_STATES",
     "UNSUCCESSFUL_STATES",
+    "Backlog",
     "Cancelled",
     "ClaimedTask",
     "DanglingReference",
@@ -88,6 +97,7 @@ __all__ = [
     "TaskState",
     "Worker",
     "WorkerSettings",
+    "backlog",
     "cancel",
     "configure_engine",
     "enqueue",

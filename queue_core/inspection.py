@@ -40,6 +40,29 @@ class QueueStats:
         return self.succeeded_last_minute / 60.0
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """How much due work waits, and for how long: what a readiness probe needs, and nothing more."""
+
+    due: int  # pending tasks whose run_at has come
+    oldest_due_age_seconds: float | None  # None when nothing is due
+
+
+def backlog(session: Session | Connection) -> Backlog:
+    """Count due pending tasks and the age of the oldest, reading only the partial index of pending rows.
+
+    Cheap enough to answer a probe every few seconds: its cost grows with the backlog, not the history
+    (unlike ``queue_stats``, which counts every state).
+    """
+    due, oldest, now = session.execute(
+        select(func.count(), func.min(tasks.c.run_at), db_now()).where(
+            tasks.c.state == TaskState.PENDING.value, tasks.c.run_at <= db_now()
+        )
+    ).one()
+    age = None if oldest is None else max(0.0, (now - oldest).total_seconds())
+    return Backlog(due=due, oldest_due_age_seconds=age)
+
+
 def queue_stats(session: Session | Connection, window_seconds: float = 60.0) -> QueueStats:
     """Counts by state and queue, the age of the oldest due task, throughput and pickup latency."""
     by_queue: dict[str, dict[str, int]] = {}

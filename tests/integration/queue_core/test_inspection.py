@@ -10,12 +10,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from queue_core import (
+    Backlog,
     OnPrune,
     RetryPolicy,
     RunningTask,
     TaskNotFoundError,
     TaskRegistry,
     TaskState,
+    backlog,
+    enqueue,
     list_tasks,
     queue_stats,
     task_details,
@@ -197,3 +200,21 @@ def test_task_details_show_errors_by_attempt_and_the_rows_that_point_at_the_task
 def test_task_details_of_an_unknown_task_says_so(depot: Engine) -> None:
     with Session(depot) as session, pytest.raises(TaskNotFoundError):
         task_details(session, new_task_id())
+
+
+def test_backlog_counts_only_due_pending_tasks_and_the_oldest_age(engine: Engine) -> None:
+    with Session(engine) as session:
+        enqueue(session, "polish-lamp")
+        enqueue(session, "polish-lamp")
+        enqueue(session, "polish-lamp", delay=3600)  # not due yet
+        session.commit()
+
+        found = backlog(session)
+
+    assert found.due == 2
+    assert found.oldest_due_age_seconds is not None and 0.0 <= found.oldest_due_age_seconds < 60.0
+
+
+def test_backlog_of_an_empty_queue_has_no_age(engine: Engine) -> None:
+    with Session(engine) as session:
+        assert backlog(session) == Backlog(due=0, oldest_due_age_seconds=None)
