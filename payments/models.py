@@ -37,6 +37,10 @@ class PaymentState(enum.StrEnum):
     REFUNDED = "refunded"
 
 
+# A payment that ended without a capture: its key is voided at the gateway, since a charge attempt that
+# timed out (or was still running when it was cancelled) may have reached it.
+VOIDABLE_STATES = frozenset({PaymentState.FAILED, PaymentState.CANCELLED})
+REASON_LENGTH = 500
 _STATE_LIST = ", ".join(f"'{state.value}'" for state in PaymentState)
 
 
@@ -80,7 +84,7 @@ class Payment(PaymentsBase):
     refund_task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     gateway_charge_id: Mapped[str | None] = mapped_column(String(64))
     gateway_refund_status: Mapped[str | None] = mapped_column(String(32))
-    failure_reason: Mapped[str | None] = mapped_column(String(500))
+    failure_reason: Mapped[str | None] = mapped_column(String(REASON_LENGTH))
     captured_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     refunded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, server_default=func.current_timestamp())
@@ -92,7 +96,75 @@ class Payment(PaymentsBase):
     def payment_state(self) -> PaymentState:
         return PaymentState(self.state)
 
+    @property
+    def is_being_processed(self) -> bool:
+        """A charge or a refund task is queued or running for this payment."""
+        return self.processing_task_id is not None or self.refund_task_id is not None
+
     def _move(self, allowed_from: set[PaymentState], to: PaymentState) -> None:
         if self.payment_state not in allowed_from:
             raise InvalidTransition(f"payment {self.id} is {self.state}; it cannot become {to.value}")
         self.state = to.value
+
+    def capture(self, charge_id: str) -> None:
+        """The gateway took the money: allowed once, from pending."""
+        self._move({PaymentState.PENDING}, PaymentState.CAPTURED)
+        self.gateway_charge_id = charge_id
+        self.captured_at = _now()
+
+    def decline(self, reason: str) -> None:
+        """The gateway said no: final."""
+        self._move({PaymentState.PENDING}, PaymentState.DECLINED)
+        self.failure_reason = _clip(f"declined: {reason}")
+
+    def fail(self, reason: str) -> None:
+        """The charge will not be attempted again (gateway unreachable, request refused): final."""
+        self._move({PaymentState.PENDING}, PaymentState.FAILED)
+        self.failure_reason = _clip(reason)
+
+    def cancel(self) -> None:
+        """The order was cancelled before the charge was known to have happened."""
+        self._move({PaymentState.PENDING}, PaymentState.CANCELLED)
+
+    def start_refund(self, task_id: uuid.UUID) -> None:
+        """A captured charge is to be given back by the refund task ``task_id``."""
+        self._move({PaymentState.CAPTURED}, PaymentState.REFUNDING)
+        self._attach_refund_task(task_id)
+
+    def start_void(self, task_id: uuid.UUID) -> None:
+        """A payment that ended without a capture gets the refund task ``task_id`` that voids its key.
+
+        An attempt that timed out, or one still running when the payment was cancelled, may yet reach
+        the gateway; the void refunds it if it did and stops it if it did not. The state stays.
+        """
+        if self.payment_state not in VOIDABLE_STATES:
+            raise InvalidTransition(
+                f"payment {self.id} is {self.state}; only a failed or cancelled one is voided"
+            )
+        self._attach_refund_task(task_id)
+
+    def finish_refund(self, status: str) -> None:
+        """Record the gateway's answer to the refund (``refunded``, ``voided``, ``nothing_to_refund``).
+
+        A refunding payment becomes refunded; a voided (failed or cancelled) one keeps its state.
+        """
+        allowed = {PaymentState.REFUNDING, *VOIDABLE_STATES}
+        if self.payment_state not in allowed:
+            raise InvalidTransition(f"payment {self.id} is {self.state}; it has no refund to finish")
+        self.gateway_refund_status = status
+        if self.payment_state is PaymentState.REFUNDING:
+            self._move({PaymentState.REFUNDING}, PaymentState.REFUNDED)
+            self.refunded_at = _now()
+
+    def _attach_refund_task(self, task_id: uuid.UUID) -> None:
+        if self.refund_task_id is not None:
+            raise InvalidTransition(f"payment {self.id} already has refund task {self.refund_task_id}")
+        self.refund_task_id = task_id
+
+
+def _clip(reason: str) -> str:
+    return reason if len(reason) <= REASON_LENGTH else reason[: REASON_LENGTH - 1] + "…"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

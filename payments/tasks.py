@@ -1,0 +1,171 @@
+"""The payments context's task handlers: charge, refund (or void), and repair what a dead task left.
+
+Each handler finds its payment by the task's ID, never by a payload, and is safe to run any number of
+times. The charge handler sends the gateway the payment's own idempotency key on every attempt, and the
+gateway answers a repeated key with the original charge. The handler's writes and the task's completion
+commit together (the worker does that), so a crash anywhere, before or after the gateway answered, means
+the whole attempt runs again with the same key: the customer is charged exactly once.
+
+Money that may have moved is never abandoned: a payment that ends without a capture (the retry budget
+spent, the request refused, the order cancelled) gets a refund task that voids its key at the gateway.
+The void refunds a charge that a timed-out attempt made after all, and stops one that has not arrived yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from payments import events
+from payments.gateway_client import (
+    Captured,
+    GatewayClient,
+    GatewayError,
+    GatewayRejected,
+)
+from payments.models import Payment, PaymentState
+from queue_core import DanglingReference, Discard, RetryPolicy, RunningTask, TaskRegistry
+
+GATEWAY_KEY = "payment_gateway"  # Session.info key under which the composition root puts its GatewayClient
+
+registry = TaskRegistry()
+
+
+def gateway(session: Session) -> GatewayClient:
+    """The gateway client the composition root wired into this session."""
+    client = session.info.get(GATEWAY_KEY)
+    if not isinstance(client, GatewayClient):
+        raise RuntimeError(
+            f"no GatewayClient in session.info[{GATEWAY_KEY!r}]; the composition root puts it there"
+        )
+    return client
+
+
+def refund_idempotency_key(payment: Payment) -> str:
+    """The key of the one refund (or void) a payment ever asks for: every retry repeats it."""
+    return f"{payment.idempotency_key}-refund"
+
+
+# Gateway outages of a few seconds to a minute are ridden out; a longer one fails the payment (and voids
+# its key) rather than leave the customer's order waiting without an answer.
+CHARGE_RETRY = RetryPolicy(max_attempts=6, base_seconds=0.5, cap_seconds=30)
+# A refund must happen however long the gateway is away: a long budget, and the repair function enqueues
+# a fresh task if even that is spent.
+REFUND_RETRY = RetryPolicy(max_attempts=20, base_seconds=1, cap_seconds=300)
+
+
+@registry.task("payments.charge", queue="payments", retry=CHARGE_RETRY)
+def charge_payment(task: RunningTask, session: Session) -> None:
+    """Charge the payment that points at this task, once, whatever happened to earlier attempts."""
+    payment = session.scalars(
+        select(Payment).where(Payment.processing_task_id == task.id).with_for_update()
+    ).one_or_none()
+    if payment is None:
+        raise Discard(f"no payment points at charge task {task.id} (cancelled, or charged by another task)")
+    if payment.payment_state is not PaymentState.PENDING:
+        payment.processing_task_id = None  # already settled: nothing to ask the gateway
+        return
+    try:
+        outcome = gateway(session).charge(
+            idempotency_key=payment.idempotency_key,
+            amount_cents=payment.amount_cents,
+            currency=payment.currency,
+            reference=str(payment.id),
+        )
+    except GatewayError as error:
+        if task.attempt < task.max_attempts:
+            raise  # the queue retries with backoff, and the retry sends the same key
+        give_up(session, payment, f"gateway unreachable after {task.attempt} attempts: {_describe(error)}")
+        return
+    except GatewayRejected as error:
+        give_up(session, payment, f"gateway refused the charge: {_describe(error)}")
+        return
+    payment.processing_task_id = None
+    if isinstance(outcome, Captured):
+        payment.capture(outcome.charge_id)
+        events.publish(session, events.PaymentCaptured(order_id=payment.order_id, payment_id=payment.id))
+    else:
+        payment.decline(outcome.reason)
+        events.publish(session, _failed(payment))
+
+
+@registry.task("payments.refund", queue="payments", retry=REFUND_RETRY)
+def refund_payment(task: RunningTask, session: Session) -> None:
+    """Give back a captured charge, or void the key of a payment that ended without one.
+
+    The gateway's refund is idempotent under its own key and its void is a tombstone under the charge's
+    key, so running this twice refunds once.
+    """
+    payment = session.scalars(
+        select(Payment).where(Payment.refund_task_id == task.id).with_for_update()
+    ).one_or_none()
+    if payment is None:
+        raise Discard(f"no payment points at refund task {task.id}")
+    # A GatewayError is retried with the same key. A GatewayRejected is too, however pointless that looks:
+    # our request is wrong, and giving up would leave money with us; the dead task shows the problem.
+    outcome = gateway(session).refund(
+        idempotency_key=refund_idempotency_key(payment), charge_idempotency_key=payment.idempotency_key
+    )
+    was_refunding = payment.payment_state is PaymentState.REFUNDING
+    payment.refund_task_id = None
+    payment.finish_refund(outcome.status)
+    if was_refunding:
+        events.publish(session, events.PaymentRefunded(order_id=payment.order_id, payment_id=payment.id))
+
+
+def give_up(session: Session, payment: Payment, reason: str) -> None:
+    """Fail a pending payment for good: clear its charge pointer, void its key, announce PaymentFailed."""
+    payment.processing_task_id = None
+    payment.fail(reason)
+    payment.start_void(refund_payment.enqueue(session))
+    events.publish(session, _failed(payment))
+
+
+def repair_charge_references(session: Session, dangling: Sequence[DanglingReference]) -> None:
+    """A pending payment whose charge task is dead, cancelled, expired, discarded or gone is failed.
+
+    This is the last-attempt path for attempts that never reached it (the worker was killed on the last
+    attempt, the task was cancelled by hand, a bug kept raising): an exhausted retry budget leaves the
+    payment visibly failed and its key voided, never stuck.
+    """
+    for reference in dangling:
+        payment = _locked_if_still_pointing(session, reference)
+        if payment is None:
+            continue
+        if payment.payment_state is PaymentState.PENDING:
+            task_state = reference.task_state or "missing"
+            give_up(session, payment, f"charge task {reference.task_id} ended {task_state} without an answer")
+        else:
+            payment.processing_task_id = None
+
+
+def repair_refund_references(session: Session, dangling: Sequence[DanglingReference]) -> None:
+    """A payment whose refund task died gets a fresh one: a refund (or void) must eventually happen."""
+    for reference in dangling:
+        payment = _locked_if_still_pointing(session, reference)
+        if payment is not None:
+            payment.refund_task_id = refund_payment.enqueue(session)
+
+
+registry.track_reference(Payment.processing_task_id, repair=repair_charge_references)
+registry.track_reference(Payment.refund_task_id, repair=repair_refund_references)
+
+
+def _locked_if_still_pointing(session: Session, reference: DanglingReference) -> Payment | None:
+    # The search that found the row ran before this lock: a handler may have moved the payment on since.
+    payment = session.get(Payment, reference.primary_key["id"], with_for_update=True, populate_existing=True)
+    if payment is None or getattr(payment, reference.column) != reference.task_id:
+        return None
+    return payment
+
+
+def _failed(payment: Payment) -> events.PaymentFailed:
+    return events.PaymentFailed(
+        order_id=payment.order_id, payment_id=payment.id, reason=payment.failure_reason or payment.state
+    )
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
