@@ -41,6 +41,10 @@ class InvalidTransition(Exception):  # noqa: N818 - reads as the problem it name
     """The shipment is not in a state that allows this change."""
 
 
+class AlreadyDispatched(InvalidTransition):
+    """The carrier already has the parcel: it is too late to withdraw the shipment (answered 409)."""
+
+
 class Shipment(ShippingBase):
     """The parcel for one order (referred to by ID only: orders are another context's)."""
 
@@ -62,6 +66,16 @@ class Shipment(ShippingBase):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, server_default=func.current_timestamp())
     dispatched_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime)
 
+    @classmethod
+    def for_order(cls, order_id: uuid.UUID, destination_country: str) -> Shipment:
+        """A new shipment, ``ready`` for the next batch."""
+        return cls(
+            id=uuid7(),
+            order_id=order_id,
+            destination_country=destination_country,
+            state=ShipmentState.READY.value,
+        )
+
     @property
     def shipment_state(self) -> ShipmentState:
         return ShipmentState(self.state)
@@ -70,3 +84,37 @@ class Shipment(ShippingBase):
         if self.shipment_state not in allowed_from:
             raise InvalidTransition(f"shipment {self.id} is {self.state}; it cannot become {to.value}")
         self.state = to.value
+
+    def join_batch(self, task_id: uuid.UUID) -> None:
+        """Put a ready shipment into the manifest that task ``task_id`` will send."""
+        self._move({ShipmentState.READY}, ShipmentState.IN_BATCH)
+        self.shipping_task_id = task_id
+
+    def dispatch(self, manifest_number: str, tracking_number: str, at: dt.datetime) -> None:
+        """The carrier booked the parcel. The batch pointer stays: the record of who left together."""
+        self._move({ShipmentState.IN_BATCH}, ShipmentState.DISPATCHED)
+        self.manifest_number = manifest_number
+        self.tracking_number = tracking_number
+        self.dispatched_at = at
+
+    def cancel(self) -> None:
+        """Withdraw a shipment the carrier does not have yet; its batch goes on without it."""
+        if self.shipment_state is ShipmentState.DISPATCHED:
+            raise AlreadyDispatched(f"shipment {self.id} was dispatched; it can no longer be withdrawn")
+        self._move({ShipmentState.READY, ShipmentState.IN_BATCH}, ShipmentState.CANCELLED)
+        self.shipping_task_id = None
+
+    def return_to_ready(self) -> None:
+        """Take the shipment out of a batch that will never be sent, so that the next batch takes it."""
+        self._move({ShipmentState.IN_BATCH}, ShipmentState.READY)
+        self.shipping_task_id = None
+
+    def forget_batch(self) -> None:
+        """Drop the record of a finished shipment's batch whose task is gone or failed (repair only).
+
+        An ``in_batch`` shipment cannot forget its batch (``return_to_ready`` is the way out): the
+        pointer is what its manifest task finds it by.
+        """
+        if self.shipment_state not in {ShipmentState.DISPATCHED, ShipmentState.CANCELLED}:
+            raise InvalidTransition(f"shipment {self.id} is {self.state}; its batch pointer is still in use")
+        self.shipping_task_id = None

@@ -1,0 +1,133 @@
+"""The shipping context's use cases: plain functions taking the caller's session. None of them commits.
+
+The batch is the point of this context. ``dispatch_ready_shipments`` gathers every ready shipment and
+points them all at ONE new ``send_manifest`` task, in the caller's transaction: the shipments and their
+task commit together or not at all, and the task carries no arguments (its handler finds its shipments
+by its own ID).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shipping.models import AlreadyDispatched, InvalidTransition, Shipment, ShipmentState
+from shipping.tasks import send_manifest
+
+__all__ = [
+    "AlreadyDispatched",
+    "InvalidTransition",
+    "batch",
+    "cancel_shipment_for_order",
+    "create_shipment",
+    "dispatch_ready_shipments",
+    "get_shipment",
+    "list_shipments",
+    "shipment_for_order",
+]
+
+DEFAULT_PAGE_SIZE = 50
+MAX_BATCH_SIZE = 200  # parcels on one manifest; the rest wait for the next tick
+
+
+def create_shipment(session: Session, *, order_id: uuid.UUID, destination_country: str) -> Shipment:
+    """The order's shipment, ``ready`` for the next batch; a second call returns the existing one.
+
+    ``order_id`` is UNIQUE, so two concurrent calls cannot both create one: the loser's INSERT fails
+    inside a savepoint, and it returns the winner's row instead.
+    """
+    existing = shipment_for_order(session, order_id)
+    if existing is not None:
+        return existing
+    shipment = Shipment.for_order(order_id, destination_country)
+    try:
+        with session.begin_nested():
+            session.add(shipment)
+    except IntegrityError:
+        winner = shipment_for_order(session, order_id)
+        if winner is None:  # the failure was about something else
+            raise
+        return winner
+    return shipment
+
+
+def cancel_shipment_for_order(session: Session, order_id: uuid.UUID) -> Shipment | None:
+    """Withdraw the order's shipment if the carrier does not have it yet; returns it (None if none).
+
+    A ready or batched shipment becomes ``cancelled`` and leaves its batch (the manifest is sent without
+    it). A dispatched one raises ``AlreadyDispatched``, so the caller's whole cancellation rolls back.
+    A cancelled one is left as it is. The row is locked first, so a manifest task sending it right now
+    either finishes before (and this raises) or finds it withdrawn.
+    """
+    shipment = session.scalars(
+        select(Shipment).where(Shipment.order_id == order_id).with_for_update()
+    ).one_or_none()
+    if shipment is None or shipment.shipment_state is ShipmentState.CANCELLED:
+        return shipment
+    shipment.cancel()
+    return shipment
+
+
+def dispatch_ready_shipments(session: Session, *, limit: int = MAX_BATCH_SIZE) -> uuid.UUID | None:
+    """Point up to ``limit`` ready shipments, oldest first, at one new manifest task; returns its ID.
+
+    ``FOR UPDATE SKIP LOCKED`` makes concurrent dispatchers take disjoint sets: rows another dispatcher
+    has selected (and not yet committed) are skipped, never waited for or taken twice. When nothing is
+    ready, no task is enqueued and None is returned: there are no empty manifests. (SQLite ignores the
+    clause; there one writer at a time gives the same guarantee.)
+    """
+    ready = session.scalars(
+        select(Shipment)
+        .where(Shipment.state == ShipmentState.READY.value)
+        .order_by(Shipment.created_at, Shipment.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not ready:
+        return None
+    task_id = send_manifest.enqueue(session)
+    for shipment in ready:
+        shipment.join_batch(task_id)
+    return task_id
+
+
+def get_shipment(session: Session, shipment_id: uuid.UUID) -> Shipment | None:
+    """The shipment with this ID, or None."""
+    return session.get(Shipment, shipment_id)
+
+
+def shipment_for_order(session: Session, order_id: uuid.UUID) -> Shipment | None:
+    """The order's shipment, or None (orders that were never paid have none)."""
+    return session.scalars(select(Shipment).where(Shipment.order_id == order_id)).one_or_none()
+
+
+def list_shipments(
+    session: Session,
+    *,
+    state: ShipmentState | None = None,
+    shipping_task_id: uuid.UUID | None = None,
+    limit: int = DEFAULT_PAGE_SIZE,
+    before: uuid.UUID | None = None,
+) -> list[Shipment]:
+    """Shipments, newest first, optionally of one state or one batch.
+
+    Pages by keyset: ``before`` is the ID of the last shipment of the previous page. IDs are UUIDv7, so
+    their order is the order of creation.
+    """
+    query = select(Shipment).order_by(Shipment.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(Shipment.state == state.value)
+    if shipping_task_id is not None:
+        query = query.where(Shipment.shipping_task_id == shipping_task_id)
+    if before is not None:
+        query = query.where(Shipment.id < before)
+    return list(session.scalars(query))
+
+
+def batch(session: Session, task_id: uuid.UUID) -> list[Shipment]:
+    """Every shipment pointing at manifest task ``task_id``, oldest first (an indexed equality lookup)."""
+    query = select(Shipment).where(Shipment.shipping_task_id == task_id).order_by(Shipment.id)
+    return list(session.scalars(query))
