@@ -44,10 +44,7 @@ class JsonNumber(fields.Float):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.make_error("invalid")
-        try:
-            return super()._deserialize(value, attr, data, **kwargs)
-        except OverflowError:  # an integer too large for a float, e.g. 1e400 written out in digits
-            raise self.make_error("invalid") from None
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class ChargeRequestSchema(Schema):
