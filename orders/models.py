@@ -40,6 +40,10 @@ class OrderState(enum.StrEnum):
 FINAL_ORDER_STATES = frozenset(
     {OrderState.SHIPPED, OrderState.REJECTED, OrderState.PAYMENT_FAILED, OrderState.CANCELLED}
 )
+# Never charged, or finished without money changing hands: nothing refers to such an order elsewhere.
+DELETABLE_ORDER_STATES = frozenset(
+    {OrderState.SCREENING, OrderState.REJECTED, OrderState.PAYMENT_FAILED, OrderState.CANCELLED}
+)
 _STATE_LIST = ", ".join(f"'{state.value}'" for state in OrderState)
 
 
@@ -134,7 +138,29 @@ class Order(OrdersBase):
             raise InvalidTransition(f"order {self.id} is {self.state}; it cannot become {to.value}")
         self.state = to.value
         if reason is not None:
-            self.failure_reason = reason
+            self.failure_reason = reason[:500]  # the column's width: a long reason is cut, never refused
+
+    def record_fraud_cleared(self, at: dt.datetime) -> None:
+        """Fraud screening passed (one half of the join); only while the order is screening."""
+        self._require({OrderState.SCREENING}, "be cleared of fraud")
+        self.fraud_cleared_at = at
+
+    def record_stock_reserved(self, at: dt.datetime) -> None:
+        """Its units are held in ``products.reserved`` (the other half of the join); only while screening."""
+        self._require({OrderState.SCREENING}, "have stock reserved")
+        self.stock_reserved_at = at
+
+    def record_stock_released(self) -> None:
+        """Its units are no longer held (given back, or shipped): releasing again finds nothing to release."""
+        self.stock_reserved_at = None
+
+    def check_deletable(self) -> None:
+        """An order may be erased before money is involved or after it ended without any."""
+        self._require(DELETABLE_ORDER_STATES, "be deleted")
+
+    def _require(self, allowed: frozenset[OrderState] | set[OrderState], action: str) -> None:
+        if self.order_state not in allowed:
+            raise InvalidTransition(f"order {self.id} is {self.state}; it cannot {action}")
 
     def await_payment(self) -> None:
         """The join's transition: allowed once, from screening, when both steps passed."""

@@ -1,0 +1,247 @@
+"""The orders context's use cases: plain functions taking a ``Session`` first. None of them commits.
+
+The caller commits: a web view after the service returns, or the worker with the task that ran a
+reaction. Functions that change an order lock its row first (``SELECT ... FOR UPDATE``), so they
+serialise with the screening handlers and with each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from orders import events, screening, stock, tasks
+from orders.events import OrderCancelled
+from orders.models import Order, OrderLine, OrderState, Product
+
+CURRENCY = "EUR"
+
+
+class OrderNotFound(LookupError):  # noqa: N818 - reads as the problem it names
+    """No order has this ID (answered 404 by the API)."""
+
+
+class UnknownProducts(ValueError):  # noqa: N818
+    """Some ordered SKUs are not in the catalogue (answered 422 naming the field ``lines``)."""
+
+    def __init__(self, skus: Sequence[str]) -> None:
+        self.skus = sorted(skus)
+        super().__init__(f"unknown products: {', '.join(self.skus)}")
+
+
+class IdempotencyKeyReused(ValueError):  # noqa: N818
+    """The key was first used for a different request (answered 422 naming the ``Idempotency-Key`` header)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__("this Idempotency-Key was already used for a different order")
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    """The order a placement produced; ``replayed`` when an earlier request with the same key made it."""
+
+    order: Order
+    replayed: bool
+
+
+def request_fingerprint(customer_email: str, shipping_country: str, lines: Sequence[tuple[str, int]]) -> str:
+    """SHA-256 of the canonical request: email lower-cased, country, lines sorted by SKU."""
+    canonical = {
+        "customer_email": customer_email.strip().lower(),
+        "shipping_country": shipping_country,
+        "lines": sorted([sku, quantity] for sku, quantity in lines),
+    }
+    encoded = json.dumps(canonical, separators=(",", ":"), sort_keys=True).encode()
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def place_order(
+    session: Session,
+    *,
+    customer_email: str,
+    shipping_country: str,
+    lines: Sequence[tuple[str, int]],
+    idempotency_key: str | None = None,
+) -> PlacedOrder:
+    """Create an order priced from the catalogue, with its two screening tasks enqueued and pointed at.
+
+    Prices come from ``products`` (a client never sets one); ``UnknownProducts`` names SKUs that are not
+    there. With an ``idempotency_key``, the same key and the same request give back the first order
+    (``replayed=True``); the same key with a different request raises ``IdempotencyKeyReused``. Two
+    concurrent requests with one key give one order: the row is inserted inside a savepoint, and on
+    PostgreSQL the second INSERT waits on the unique index for the first transaction, then fails; its
+    savepoint (tasks included) is rolled back and the winner is read instead.
+    """
+    if not lines:
+        raise ValueError("an order needs at least one line")
+    fingerprint = request_fingerprint(customer_email, shipping_country, lines)
+    if idempotency_key is not None:
+        earlier = _order_with_key(session, idempotency_key)
+        if earlier is not None:
+            return _replay(earlier, idempotency_key, fingerprint)
+
+    prices = _prices_of(session, {sku for sku, _ in lines})
+    order = Order(
+        state=OrderState.SCREENING.value,
+        customer_email=customer_email.strip(),
+        shipping_country=shipping_country,
+        currency=CURRENCY,
+        total_cents=sum(prices[sku] * quantity for sku, quantity in lines),
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+        lines=[
+            OrderLine(line_number=number, sku=sku, quantity=quantity, unit_price_cents=prices[sku])
+            for number, (sku, quantity) in enumerate(lines, start=1)
+        ],
+    )
+    try:
+        with session.begin_nested():
+            # The pointers are written in the same INSERT as the order: the tasks exist exactly when it does.
+            order.fraud_check_task_id = tasks.screen_for_fraud.enqueue(session)
+            order.stock_reservation_task_id = tasks.reserve_stock.enqueue(session)
+            session.add(order)
+            session.flush()
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        winner = _order_with_key(session, idempotency_key)
+        if winner is None:
+            raise
+        return _replay(winner, idempotency_key, fingerprint)
+    return PlacedOrder(order, replayed=False)
+
+
+def cancel_order(session: Session, order_id: uuid.UUID) -> Order:
+    """Cancel the order: stop its screening tasks through their IDs, release its stock, announce it.
+
+    Cancelling a cancelled order returns it unchanged and announces nothing. A shipped, rejected or
+    payment-failed order raises ``InvalidTransition``.
+    """
+    order = _locked(session, order_id)
+    if order.order_state is OrderState.CANCELLED:
+        return order
+    order.cancel()
+    screening.stop_screening_tasks(session, order)
+    stock.release(session, order)
+    events.publish(session, OrderCancelled(order.id))
+    return order
+
+
+def delete_order(session: Session, order_id: uuid.UUID) -> None:
+    """Erase an order that never reached payment, or ended without money involved; its stock is released.
+
+    Its screening tasks are deliberately left alone: when they run they find no order pointing at them
+    and end ``discarded`` after one attempt. That is the inverted pattern's answer to "the object was
+    deleted before its task ran".
+    """
+    order = _locked(session, order_id)
+    order.check_deletable()
+    stock.release(session, order)
+    session.delete(order)
+    session.flush()
+
+
+def mark_paid(session: Session, order_id: uuid.UUID) -> Order:
+    """Reaction to the payment being captured."""
+    order = _locked(session, order_id)
+    order.mark_paid()
+    return order
+
+
+def mark_payment_failed(session: Session, order_id: uuid.UUID, reason: str) -> Order:
+    """Reaction to the charge failing for good: the order ends and its stock goes back on the shelf."""
+    order = _locked(session, order_id)
+    order.mark_payment_failed(reason)
+    stock.release(session, order)
+    return order
+
+
+def mark_shipped(session: Session, order_id: uuid.UUID) -> Order:
+    """Reaction to the carrier taking the parcel: the reserved units leave the stock for good."""
+    order = _locked(session, order_id)
+    order.mark_shipped()
+    stock.consume(session, order)
+    return order
+
+
+def destination_of(session: Session, order_id: uuid.UUID) -> str:
+    """The country the order ships to (what shipping needs to know, and no more)."""
+    country = session.scalar(select(Order.shipping_country).where(Order.id == order_id))
+    if country is None:
+        raise OrderNotFound(f"no order {order_id}")
+    return country
+
+
+def get_order(session: Session, order_id: uuid.UUID) -> Order:
+    """The order with its lines; raises ``OrderNotFound``."""
+    order = session.get(Order, order_id)
+    if order is None:
+        raise OrderNotFound(f"no order {order_id}")
+    return order
+
+
+def list_orders(
+    session: Session,
+    *,
+    state: OrderState | str | None = None,
+    being_processed: bool = False,
+    limit: int = 50,
+    before: uuid.UUID | None = None,
+) -> list[Order]:
+    """Newest first, ``limit`` at a time; pass the last ID seen as ``before`` for the next page.
+
+    ``being_processed`` is the inverted pattern's direct query: an order is being worked on exactly when
+    it points at a task, ``fraud_check_task_id IS NOT NULL OR stock_reservation_task_id IS NOT NULL``,
+    answered from the two partial unique indexes that hold only such rows. IDs are UUIDv7, so ordering
+    by ID is ordering by creation.
+    """
+    query = select(Order).order_by(Order.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(Order.state == OrderState(state).value)
+    if being_processed:
+        query = query.where(
+            or_(Order.fraud_check_task_id.is_not(None), Order.stock_reservation_task_id.is_not(None))
+        )
+    if before is not None:
+        query = query.where(Order.id < before)
+    return list(session.scalars(query))
+
+
+def list_products(session: Session) -> list[Product]:
+    """The catalogue, by SKU."""
+    return list(session.scalars(select(Product).order_by(Product.sku)))
+
+
+def _locked(session: Session, order_id: uuid.UUID) -> Order:
+    order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
+    if order is None:
+        raise OrderNotFound(f"no order {order_id}")
+    return order
+
+
+def _order_with_key(session: Session, key: str) -> Order | None:
+    return session.scalars(select(Order).where(Order.idempotency_key == key)).one_or_none()
+
+
+def _replay(order: Order, key: str, fingerprint: str) -> PlacedOrder:
+    if order.request_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(key)
+    return PlacedOrder(order, replayed=True)
+
+
+def _prices_of(session: Session, skus: set[str]) -> dict[str, int]:
+    prices = dict(
+        session.execute(select(Product.sku, Product.unit_price_cents).where(Product.sku.in_(skus))).tuples()
+    )
+    unknown = skus - prices.keys()
+    if unknown:
+        raise UnknownProducts(sorted(unknown))
+    return prices
