@@ -1,4 +1,4 @@
-"""The ``shop`` command: Flask's own (``shop run``, ``shop routes``), ``db``, ``worker`` and ``queue``."""
+"""The ``shop`` command: ``db``, ``web``, ``worker``, ``gateway``, ``demo``, ``queue``, and Flask's own."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ from flask.cli import AppGroup, FlaskGroup
 from shop import migrations
 from shop.app import create_app
 from shop.cli_database import checked_database_url, explained_database_errors
+from shop.demo_command import demo_command
+from shop.gateway_command import gateway_command
 from shop.queue_commands import queue
+from shop.web_command import web_command
 from shop.worker_command import worker_command
 
 db = AppGroup("db", help="Manage the database schema.")
@@ -29,3 +32,6 @@ main = FlaskGroup(create_app=create_app, help="Run and manage the shop.")
 main.add_command(db)
 main.add_command(worker_command)
 main.add_command(queue)
+main.add_command(web_command)
+main.add_command(gateway_command)
+main.add_command(demo_command)

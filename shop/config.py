@@ -9,6 +9,11 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{REPO_ROOT / 'var' / 'shop.sqlite3'}"
+DEFAULT_GATEWAY_URL = "http://127.0.0.1:8001"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds something the shop cannot use; the message names it and the fix."""
 
 
 @dataclass(frozen=True)
@@ -16,12 +21,40 @@ class Settings:
     """Everything the app, the CLI and the workers need to know about their surroundings."""
 
     database_url: str = DEFAULT_DATABASE_URL
+    gateway_url: str = DEFAULT_GATEWAY_URL  # the payment provider the charge tasks call
+    gateway_timeout_seconds: float = 5.0  # past this, a charge's outcome is unknown and the task retries
+    ready_max_due_tasks: int = 10_000  # /readyz fails when more due tasks than this wait
+    ready_max_oldest_due_seconds: float = 300.0  # ... or when the oldest has waited longer than this
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read ``DATABASE_URL`` from ``environ`` (default ``os.environ``); unset means an SQLite file."""
+        """Read the settings from ``environ`` (default ``os.environ``); unset ones keep their defaults.
+
+        ``DATABASE_URL`` unset means an SQLite file under ``var/``, so the demo runs with no server.
+        """
         environ = os.environ if environ is None else environ
-        return cls(database_url=normalize_database_url(environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL))
+        return cls(
+            database_url=normalize_database_url(environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
+            gateway_url=(environ.get("GATEWAY_URL") or DEFAULT_GATEWAY_URL).rstrip("/"),
+            gateway_timeout_seconds=_number(environ, "GATEWAY_TIMEOUT_SECONDS", cls.gateway_timeout_seconds),
+            ready_max_due_tasks=int(_number(environ, "READY_MAX_DUE_TASKS", cls.ready_max_due_tasks)),
+            ready_max_oldest_due_seconds=_number(
+                environ, "READY_MAX_OLDEST_DUE_SECONDS", cls.ready_max_oldest_due_seconds
+            ),
+        )
+
+
+def _number(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number; set it to e.g. {default:g}") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be positive; set it to e.g. {default:g}")
+    return value
 
 
 def normalize_database_url(url: str) -> str:

@@ -2,25 +2,42 @@
 
 Workers and the ``shop queue`` commands see only this registry, so a task a context forgets to plug in
 here is never run, and a reference column left out is neither protected from pruning nor checked.
+The registry also holds the one task the composition root owns: repairing dangling references.
 """
 
 from __future__ import annotations
 
 from flask import Flask
+from sqlalchemy.orm import Session
 
-from queue_core import TaskRegistry
+import orders.tasks
+import payments.tasks
+import shipping.tasks
+from queue_core import RunningTask, TaskRegistry, repair_dangling
 
 REGISTRY_CONFIG_KEY = "TASK_REGISTRY"
+REPAIR_EVERY_SECONDS = 5.0
 
 
 def build_registry() -> TaskRegistry:
-    """The registry of the whole application, built fresh on each call.
+    """The registry of the whole application, built fresh on each call: one line per context."""
+    registry = TaskRegistry()
+    registry.include(orders.tasks.registry)
+    registry.include(payments.tasks.registry)
+    registry.include(shipping.tasks.registry)
 
-    Each bounded context will keep its own ``TaskRegistry`` in its ``tasks.py`` and be merged here, one
-    line per context, e.g. ``registry.include(orders.tasks.registry)``. Orders, payments and shipping do
-    not exist yet, so today the registry is empty and a worker refuses to start with nothing to do.
-    """
-    return TaskRegistry()
+    @registry.task("shop.repair_dangling_references", queue="maintenance")
+    def repair_dangling_references(task: RunningTask, session: Session) -> None:
+        """Hand rows that point at a task that will never succeed to their context's repair function.
+
+        A handler that runs out of attempts usually settles its row itself; this catches the rest (a
+        worker killed during the last attempt, a task cancelled or expired by an operator), so that no
+        business object stays stuck behind a dead task.
+        """
+        repair_dangling(session, registry.references)
+
+    registry.schedule("shop.repair", repair_dangling_references, every=REPAIR_EVERY_SECONDS)
+    return registry
 
 
 def registry_for(app: Flask) -> TaskRegistry:

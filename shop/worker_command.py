@@ -10,13 +10,17 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from payments.gateway_client import GatewayClient
 from queue_core import TaskRegistry, Worker, WorkerSettings
+from shop import reactions
 from shop.cli_database import command_engine
+from shop.config import Settings
 from shop.tasks import registry_for
 
 SECONDS_PER_DAY = 86_400
@@ -108,10 +112,19 @@ def worker_command(
         prune_after_seconds=None if prune_after_days is None else prune_after_days * SECONDS_PER_DAY,
     )
     _log_to_stderr()
-    with command_engine() as engine:
-        worker = Worker(engine, registry, settings)
+    app_settings: Settings = current_app.extensions["shop.settings"]
+    with (
+        command_engine() as engine,
+        GatewayClient(app_settings.gateway_url, timeout=app_settings.gateway_timeout_seconds) as gateway,
+    ):
+        worker = Worker(engine, registry, settings, session_info=handler_session_info(gateway))
         log.info("running tasks %s", ", ".join(sorted(registry.names)))
         worker.run()
+
+
+def handler_session_info(gateway: GatewayClient) -> dict[str, Any]:
+    """What every task handler's session carries besides the database: the composition root's wiring."""
+    return {"reactions": reactions.dispatch, "payment_gateway": gateway}
 
 
 def _refuse_when_idle_by_design(registry: TaskRegistry, queues: Sequence[str] | None) -> None:

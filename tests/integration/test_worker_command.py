@@ -54,7 +54,7 @@ def wait_for(condition: Callable[[], bool], seconds: float = 15.0) -> None:
 
 
 def test_worker_with_no_registered_tasks_says_there_is_nothing_to_work_on() -> None:
-    result = shop("worker")
+    result = shop("worker", "--registry", "queue_core:TaskRegistry")  # a registry with nothing in it
 
     assert result.exit_code == 1
     assert result.output == (

@@ -1,0 +1,80 @@
+"""The REST API: the three contexts' blueprints on one flask-smorest ``Api``, and how errors look.
+
+Every error is JSON in flask-smorest's shape, ``{"code", "status", "message"}`` (plus ``"errors"``
+with field messages for a 422), so a client handles one format. The OpenAPI document is served at
+``/api/openapi.json`` and a Swagger UI at ``/api/docs``, with its files served by the app itself so
+it works offline.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, send_from_directory
+from flask_smorest import Api
+from psycopg import errors as pg_errors
+from sqlalchemy.exc import DBAPIError, OperationalError
+from swagger_ui_bundle import swagger_ui_path
+
+import orders.api
+import orders.models
+import payments.api
+import payments.models
+import shipping.api
+import shipping.models
+
+SWAGGER_ASSETS = "/api/docs/assets/"
+# Domain errors that mean "not in this state": answered 409 Conflict with the domain's own message.
+CONFLICTS: tuple[type[Exception], ...] = (
+    orders.models.InvalidTransition,
+    payments.models.InvalidTransition,
+    shipping.models.InvalidTransition,
+)
+# Raised by PostgreSQL when two transactions collide; the request can simply be sent again.
+COLLISIONS = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
+
+
+def init_app(app: Flask) -> Api:
+    app.config.update(
+        API_TITLE="Inverted shop",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_ASSETS,
+    )
+    api = Api(app)
+    for blueprint in (orders.api.blp, payments.api.blp, shipping.api.blp):
+        api.register_blueprint(blueprint)
+
+    @app.get(f"{SWAGGER_ASSETS}<path:filename>")
+    def swagger_ui_assets(filename: str) -> Response:
+        """Swagger UI's scripts and styles, from the installed swagger-ui-bundle package (no CDN)."""
+        return send_from_directory(swagger_ui_path, filename, max_age=86_400)
+
+    def conflict(error: Exception) -> tuple[dict[str, Any], int]:
+        return _error_body(409, str(error)), 409
+
+    for domain_error in CONFLICTS:
+        app.register_error_handler(domain_error, conflict)
+
+    @app.errorhandler(DBAPIError)
+    def database_error(error: DBAPIError) -> tuple[dict[str, Any], int, dict[str, str]]:
+        if isinstance(error.orig, COLLISIONS):
+            message = "another change to the same records was in progress; send the request again"
+            return _error_body(409, message), 409, {"Retry-After": "1"}
+        if isinstance(error, OperationalError):  # connection lost, server restarting, SQLite busy
+            return (
+                _error_body(503, "the database is unavailable; try again shortly"),
+                503,
+                {"Retry-After": "5"},
+            )
+        raise error
+
+    return api
+
+
+def _error_body(code: int, message: str) -> dict[str, Any]:
+    return {"code": code, "status": HTTPStatus(code).phrase, "message": message}

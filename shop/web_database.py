@@ -1,0 +1,74 @@
+"""One database session per web request, with the cross-context reactions wired into it.
+
+Views in the contexts reach it through ``current_app.extensions["db_session"]()`` (their ``api.db()``),
+use it, and commit. Whatever a request leaves uncommitted is rolled back when the request ends.
+The engine is built on first use, so building the app never fails on a bad URL: the CLI explains that
+one itself (``shop.cli_database``).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask
+from sqlalchemy import Engine
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from shop import reactions
+from shop.config import Settings
+from shop.database import create_engine_from_url
+
+SESSION_KEY = "db_session"
+ENGINE_KEY = "db_engine"
+
+
+class LazyEngine:
+    """The app's engine, created by the first caller (thread-safe); no connection until a query runs."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = create_engine_from_url(self.url)
+            return self._engine
+
+    def dispose(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Give the app its engine and its request-scoped sessions."""
+    engine = LazyEngine(settings.database_url)
+    factory = sessionmaker(expire_on_commit=False, info={"reactions": reactions.dispatch})
+    # One session per thread (a gunicorn thread serves one request at a time), removed after each request
+    # so the next one starts clean.
+    sessions = scoped_session(factory)
+    app.extensions[ENGINE_KEY] = engine
+    app.extensions[SESSION_KEY] = sessions
+
+    @app.before_request
+    def bind_sessions() -> None:
+        if factory.kw.get("bind") is None:
+            factory.configure(bind=engine.get())
+
+    @app.teardown_appcontext
+    def remove_session(_exception: BaseException | None) -> None:
+        sessions.remove()
+
+
+def engine_of(app: Flask) -> Engine:
+    """The app's engine (created now if no request has needed it yet)."""
+    lazy: LazyEngine = app.extensions[ENGINE_KEY]
+    return lazy.get()
+
+
+def dispose_engine(app: Flask) -> None:
+    """Close the app's pooled connections (tests, and processes about to exit)."""
+    lazy: LazyEngine = app.extensions[ENGINE_KEY]
+    lazy.dispose()
