@@ -1,0 +1,126 @@
+"""``shop gateway`` as a real process: many threads racing with one key, the client, and a clean stop."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import create_engine, func, select, text
+
+from payments.gateway_client import Captured, Declined, GatewayClient, GatewayTimeout
+from shop.gateway_command import gateway_command
+from tests.support.gateway_process import running_gateway
+from tests.support.gateway_requests import ARMCHAIR
+
+REFERENCE = "ORDER-CRUNCHY-ARMCHAIR"
+
+
+def charge_armchair(client: GatewayClient) -> Captured | Declined:
+    return client.charge(
+        idempotency_key="order-17-payment-1", amount_cents=12_900, currency="EUR", reference=REFERENCE
+    )
+
+
+def charge_rows(database_url: str, idempotency_key: str) -> int:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            statement = select(func.count()).select_from(text("gateway_charges"))
+            statement = statement.where(text("idempotency_key = :key"))
+            return int(connection.execute(statement, {"key": idempotency_key}).scalar_one())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_twenty_concurrent_requests_with_one_key_make_one_charge_and_twenty_identical_answers(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    with running_gateway(postgres_url, tmp_path, "--workers", "2", "--threads", "16") as gateway:
+
+        def charge(_: int) -> tuple[int, str]:
+            response = httpx.post(
+                f"{gateway.base_url}/v1/charges",
+                json=ARMCHAIR,
+                headers={"Idempotency-Key": "order-17-payment-1"},
+                timeout=30.0,
+            )
+            return response.status_code, json.dumps(response.json(), sort_keys=True)
+
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            answers = list(pool.map(charge, range(20)))
+
+        assert len(answers) == 20
+        assert len(set(answers)) == 1
+        assert answers[0][0] == 201
+        assert charge_rows(postgres_url, "order-17-payment-1") == 1
+
+        assert gateway.stop(signal.SIGTERM) == 0
+    assert "Shutting down" in gateway.log_text()
+
+
+@pytest.mark.slow
+def test_the_client_gives_up_on_a_hang_and_a_retry_with_the_same_key_charges_exactly_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    options = ("--timeout-rate", "1", "--timeout-seconds", "1.5")
+    with running_gateway(postgres_url, tmp_path, *options) as gateway:
+        with GatewayClient(gateway.base_url, timeout=0.3) as client, pytest.raises(GatewayTimeout):
+            charge_armchair(client)
+        httpx.put(f"{gateway.base_url}/v1/failure-injection", json={"timeout_rate": 0.0})
+
+        with GatewayClient(gateway.base_url, timeout=5.0) as client:
+            retried = charge_armchair(client)
+
+        assert isinstance(retried, Captured)
+        books = httpx.get(f"{gateway.base_url}/v1/ledger", params={"reference": REFERENCE}).json()
+        assert books["summary"]["captured"] == 1
+        assert [charge["id"] for charge in books["charges"]] == [retried.charge_id]
+        assert gateway.stop(signal.SIGTERM) == 0
+
+
+def test_ctrl_c_stops_the_gateway_cleanly(sqlite_url: str, tmp_path: Path) -> None:
+    with running_gateway(sqlite_url, tmp_path, "--workers", "1") as gateway:
+        assert gateway.stop(signal.SIGINT) == 0
+    assert f"Payment gateway simulator on {gateway.base_url}" in gateway.log_text()
+
+
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        (["--port", "0"], "'--port': 0 is not in the range 1<=x<=65535."),
+        (["--timeout-rate", "1.5"], "'--timeout-rate': 1.5 is not in the range 0.0<=x<=1.0."),
+        (["--timeout-seconds", "0"], "'--timeout-seconds': 0.0 is not in the range 0.0<x<=600.0."),
+        (["--latency-ms", "slow"], "'--latency-ms': 'slow' is not a valid integer"),
+        (["--database-url", "mysql://shop@db/gateway"], "mysql://shop@db/gateway: use PostgreSQL or SQLite"),
+        (
+            ["--database-url", "postgresql://nobody@127.0.0.1:1/gateway"],
+            "Error: cannot use the database at postgresql+psycopg://nobody@127.0.0.1:1/gateway (",
+        ),
+    ],
+    ids=["port", "rate", "timeout", "latency", "backend", "unreachable"],
+)
+def test_bad_options_are_one_line_errors_without_a_traceback(options: list[str], complaint: str) -> None:
+    result = CliRunner().invoke(gateway_command, options)
+
+    assert result.exit_code in (1, 2)
+    assert complaint in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_taken_port_is_refused_before_gunicorn_starts(sqlite_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = CliRunner().invoke(gateway_command, ["--port", str(port), "--database-url", sqlite_url])
+
+    assert result.exit_code == 1
+    assert f"Error: cannot listen on 127.0.0.1:{port}" in result.output
