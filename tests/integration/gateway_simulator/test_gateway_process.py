@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select, text
 
 from payments.gateway_client import Captured, Declined, GatewayClient, GatewayTimeout
-from shop.gateway_command import gateway_command
+from shop.gateway_command import GRACEFUL_SECONDS, gateway_command
 from tests.support.gateway_process import running_gateway
 from tests.support.gateway_requests import ARMCHAIR
 
@@ -124,3 +125,17 @@ def test_a_taken_port_is_refused_before_gunicorn_starts(sqlite_url: str) -> None
 
     assert result.exit_code == 1
     assert f"Error: cannot listen on 127.0.0.1:{port}" in result.output
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_gateway_even_while_a_request_hangs_on_an_injected_timeout(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    options = ("--workers", "1", "--timeout-rate", "1", "--timeout-seconds", "120")
+    with running_gateway(sqlite_url, tmp_path, *options) as gateway:
+        with GatewayClient(gateway.base_url, timeout=0.5) as client, pytest.raises(GatewayTimeout):
+            charge_armchair(client)  # the server thread now sleeps for two minutes
+
+        started = time.monotonic()
+        assert gateway.stop(signal.SIGTERM, seconds=30.0) == 0
+        assert time.monotonic() - started < GRACEFUL_SECONDS + 5
