@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 
 import gateway_simulator
 from payments import services, tasks
-from payments.gateway_client import GatewayClient
+from payments.gateway_client import ChargeOutcome, GatewayClient, GatewayTimeout
 from payments.models import Payment
-from queue_core import RetryPolicy, TaskRegistry, Worker
+from queue_core import RetryPolicy, RunningTask, TaskRegistry, TaskState, Worker, state_of
 from tests.support.domain import EventRecorder, recording_session
-from tests.support.inprocess import run_until_idle
+from tests.support.inprocess import run_until_idle, task_row
 
 GATEWAY_URL = "http://gateway.test"
 NO_MISBEHAVIOUR = {"latency_ms": 0, "transient_error_rate": 0.0, "timeout_rate": 0.0, "decline_rate": 0.0}
@@ -161,3 +161,47 @@ def desk(
     engine: Engine, registry: TaskRegistry, recorder: EventRecorder, simulated_gateway: SimulatedGateway
 ) -> PaymentsDesk:
     return PaymentsDesk(engine, registry, recorder, simulated_gateway)
+
+
+class LosesAnswers(GatewayClient):
+    """A gateway client whose charges reach the real simulator but whose first ``losses`` answers are lost.
+
+    "The charge happened but we never heard": the ledger holds the capture, the handler sees a timeout.
+    (The in-process transport cannot time out for real.)
+    """
+
+    def __init__(self, desk: PaymentsDesk, losses: int) -> None:
+        super().__init__(GATEWAY_URL, transport=desk.gateway.transport)
+        self.losses = losses
+        self.charges_sent = 0
+
+    def charge(self, **request: Any) -> ChargeOutcome:
+        outcome = super().charge(**request)
+        self.charges_sent += 1
+        if self.losses > 0:
+            self.losses -= 1
+            raise GatewayTimeout(f"no answer within 5 s (the gateway answered {outcome!r}; we never heard)")
+        return outcome
+
+
+def running_task(engine: Engine, task_id: uuid.UUID) -> RunningTask:
+    """What a worker would hand the handler for this task (for running it by hand, outside a worker)."""
+    row = task_row(engine, task_id)
+    return RunningTask(
+        id=task_id,
+        name=row["name"],
+        queue=row["queue"],
+        attempt=row["attempts"] + 1,
+        max_attempts=row["max_attempts"],
+        args=None,
+        parent_id=None,
+        root_id=None,
+        lease_token=uuid.uuid4(),
+        _engine=engine,
+    )
+
+
+def state_of_task(desk: PaymentsDesk, task_id: uuid.UUID | None) -> TaskState:
+    assert task_id is not None
+    with desk.engine.connect() as connection:
+        return state_of(connection, task_id)

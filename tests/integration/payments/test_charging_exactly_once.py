@@ -8,56 +8,15 @@ payment ended without one.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from payments import tasks
 from payments.events import PaymentCaptured, PaymentFailed
-from payments.gateway_client import ChargeOutcome, GatewayClient, GatewayTimeout
 from payments.models import Payment, PaymentState
-from queue_core import RunningTask, TaskState, requeue, state_of
-from tests.integration.payments.conftest import GATEWAY_URL, PaymentsDesk
+from queue_core import TaskState, requeue
+from tests.integration.payments.conftest import LosesAnswers, PaymentsDesk, running_task, state_of_task
 from tests.support.inprocess import error_rows, task_row
-
-
-class LosesAnswers(GatewayClient):
-    """A gateway client whose charges reach the real simulator but whose first ``losses`` answers are lost.
-
-    "The charge happened but we never heard": the ledger holds the capture, the handler sees a timeout.
-    (The in-process transport cannot time out for real.)
-    """
-
-    def __init__(self, desk: PaymentsDesk, losses: int) -> None:
-        super().__init__(GATEWAY_URL, transport=desk.gateway.transport)
-        self.losses = losses
-        self.charges_sent = 0
-
-    def charge(self, **request: Any) -> ChargeOutcome:
-        outcome = super().charge(**request)
-        self.charges_sent += 1
-        if self.losses > 0:
-            self.losses -= 1
-            raise GatewayTimeout(f"no answer within 5 s (the gateway answered {outcome!r}; we never heard)")
-        return outcome
-
-
-def running_task(engine: Engine, task_id: uuid.UUID) -> RunningTask:
-    """What a worker would hand the handler for this task (for running it by hand, outside a worker)."""
-    row = task_row(engine, task_id)
-    return RunningTask(
-        id=task_id,
-        name=row["name"],
-        queue=row["queue"],
-        attempt=row["attempts"] + 1,
-        max_attempts=row["max_attempts"],
-        args=None,
-        parent_id=None,
-        root_id=None,
-        lease_token=uuid.uuid4(),
-        _engine=engine,
-    )
 
 
 def assert_captured_once(desk: PaymentsDesk, payment_id: uuid.UUID) -> Payment:
@@ -255,9 +214,3 @@ def test_a_payment_settled_before_its_charge_task_ran_is_not_charged(desk: Payme
     assert (payment.payment_state, payment.processing_task_id) == (PaymentState.CAPTURED, None)
     assert desk.gateway.ledger(requested.id)["charges"] == []
     assert desk.recorder.events == []
-
-
-def state_of_task(desk: PaymentsDesk, task_id: uuid.UUID | None) -> TaskState:
-    assert task_id is not None
-    with desk.engine.connect() as connection:
-        return state_of(connection, task_id)

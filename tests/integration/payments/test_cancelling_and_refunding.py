@@ -1,0 +1,150 @@
+"""Cancelling an order always stops the money: a pending charge is cancelled through the ID on the payment
+and its key voided; a captured one is refunded, once, however often the refund runs."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from payments.events import PaymentCaptured, PaymentFailed, PaymentRefunded
+from payments.gateway_client import Declined
+from payments.models import PaymentState
+from queue_core import RetryPolicy, TaskRegistry, TaskState, requeue
+from queue_core.models import task_table
+from tests.integration.payments.conftest import LosesAnswers, PaymentsDesk, state_of_task
+
+
+def test_cancelling_a_pending_payment_cancels_its_charge_task_through_its_id_and_voids_the_key(
+    desk: PaymentsDesk,
+) -> None:
+    requested = desk.request()
+    charge_task = requested.processing_task_id
+
+    cancelled = desk.cancel(requested.order_id)
+
+    assert cancelled is not None
+    assert state_of_task(desk, charge_task) is TaskState.CANCELLED
+    assert (cancelled.payment_state, cancelled.processing_task_id) == (PaymentState.CANCELLED, None)
+    void_task = cancelled.refund_task_id
+    assert void_task is not None
+
+    desk.work()
+
+    payment = desk.payment(requested.id)
+    assert (payment.payment_state, payment.refund_task_id) == (PaymentState.CANCELLED, None)
+    assert payment.gateway_refund_status == "voided"
+    assert state_of_task(desk, void_task) is TaskState.SUCCEEDED
+    assert desk.gateway.ledger(requested.id)["charges"] == []  # nothing charged, ever
+    # A charge attempt that was still on its way with the key arrives late: it is refused, not captured.
+    late = desk.client.charge(
+        idempotency_key=payment.idempotency_key, amount_cents=4_200, currency="EUR", reference=str(payment.id)
+    )
+    assert late == Declined(reason="voided")
+    assert desk.recorder.events == []  # the order context already knows: it cancelled
+
+
+def test_cancelling_after_a_timed_out_attempt_refunds_the_charge_that_happened(desk: PaymentsDesk) -> None:
+    desk.client = LosesAnswers(desk, losses=1)
+    patient = TaskRegistry().include(desk.registry)
+    patient.with_options("payments.charge", retry=RetryPolicy(max_attempts=6, base_seconds=3600))
+    requested = desk.request()
+    desk.work(patient)  # the first attempt captured, its answer was lost; the retry waits an hour
+    assert desk.gateway.statuses(requested.id) == ["captured"]
+    assert desk.payment(requested.id).payment_state is PaymentState.PENDING
+
+    desk.cancel(requested.order_id)
+    desk.work()
+
+    payment = desk.payment(requested.id)
+    assert payment.payment_state is PaymentState.CANCELLED
+    assert payment.gateway_refund_status == "refunded"
+    assert desk.gateway.statuses(requested.id) == ["refunded"]
+    assert state_of_task(desk, requested.processing_task_id) is TaskState.CANCELLED
+    assert desk.recorder.events == []
+
+
+def test_cancelling_a_captured_payment_refunds_it_once(desk: PaymentsDesk) -> None:
+    requested = desk.request()
+    desk.work()
+    desk.recorder.events.clear()
+
+    refunding = desk.cancel(requested.order_id)
+    assert refunding is not None and refunding.payment_state is PaymentState.REFUNDING
+    refund_task = refunding.refund_task_id
+    desk.work()
+
+    payment = desk.payment(requested.id)
+    assert (payment.payment_state, payment.refund_task_id) == (PaymentState.REFUNDED, None)
+    assert payment.gateway_refund_status == "refunded"
+    assert payment.refunded_at is not None
+    assert desk.gateway.statuses(requested.id) == ["refunded"]
+    assert desk.recorder.events == [PaymentRefunded(order_id=payment.order_id, payment_id=payment.id)]
+
+    # The refund task delivered again finds no payment; cancelling again does nothing.
+    assert refund_task is not None
+    with Session(desk.engine) as session, session.begin():
+        requeue(session, refund_task)
+    desk.cancel(requested.order_id)
+    desk.work()
+    assert state_of_task(desk, refund_task) is TaskState.DISCARDED
+    assert desk.gateway.statuses(requested.id) == ["refunded"]
+    assert [type(event) for event in desk.recorder.events] == [PaymentRefunded]
+
+
+def test_a_refund_asked_twice_under_its_key_gives_back_the_money_once(desk: PaymentsDesk) -> None:
+    requested = desk.request()
+    desk.work()
+    desk.cancel(requested.order_id)
+    desk.work()
+    payment = desk.payment(requested.id)
+
+    replay = desk.client.refund(
+        idempotency_key=f"{payment.idempotency_key}-refund", charge_idempotency_key=payment.idempotency_key
+    )
+
+    assert replay.status == "refunded"
+    assert desk.gateway.ledger(requested.id)["summary"]["refunded"] == 1
+
+
+@pytest.mark.parametrize("outcome", ["declined", "failed", "cancelled", "refunded"])
+def test_cancelling_a_payment_that_holds_no_money_does_nothing(desk: PaymentsDesk, outcome: str) -> None:
+    if outcome == "declined":
+        desk.gateway.misbehave(decline_rate=1)
+    if outcome == "failed":
+        desk.gateway.misbehave(transient_error_rate=1)
+    requested = desk.request()
+    if outcome in ("cancelled", "refunded"):
+        if outcome == "refunded":
+            desk.work()
+        desk.cancel(requested.order_id)
+    desk.work()
+    before = desk.payment(requested.id)
+    tasks_before = count_tasks(desk)
+
+    again = desk.cancel(requested.order_id)
+
+    assert again is not None and again.payment_state is before.payment_state
+    assert before.payment_state.value == outcome
+    assert (again.processing_task_id, again.refund_task_id) == (None, None)
+    assert count_tasks(desk) == tasks_before
+
+
+def test_cancelling_an_order_without_a_payment_is_not_an_error(desk: PaymentsDesk) -> None:
+    assert desk.cancel(uuid.uuid4()) is None
+
+
+def test_a_captured_payment_is_announced_once_then_refunded_once(desk: PaymentsDesk) -> None:
+    requested = desk.request()
+    desk.work()
+    desk.cancel(requested.order_id)
+    desk.work()
+    assert [type(event) for event in desk.recorder.events] == [PaymentCaptured, PaymentRefunded]
+    assert not desk.recorder.of_type(PaymentFailed)
+
+
+def count_tasks(desk: PaymentsDesk) -> int:
+    with Session(desk.engine) as session:
+        return session.execute(select(func.count()).select_from(task_table)).scalar_one()
