@@ -1,0 +1,97 @@
+"""Withdrawing a shipment: possible until the carrier has it; its batch goes on without it."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import Engine
+
+from queue_core import TaskRegistry, TaskState, state_of
+from shipping import services
+from shipping.events import ShipmentDispatched
+from shipping.models import AlreadyDispatched, ShipmentState
+from tests.integration.shipping.conftest import dispatch, load, ready_shipments
+from tests.support.domain import EventRecorder, recording_session
+from tests.support.inprocess import run_until_idle
+
+
+def cancel_order(engine: Engine, recorder: EventRecorder, shipment_id: uuid.UUID) -> None:
+    [shipment] = load(engine, [shipment_id])
+    with recording_session(engine, recorder) as session:
+        services.cancel_shipment_for_order(session, shipment.order_id)
+
+
+def test_cancelling_a_ready_shipment_keeps_it_out_of_every_batch(
+    engine: Engine, recorder: EventRecorder
+) -> None:
+    [shipment_id] = ready_shipments(engine, recorder, 1)
+
+    cancel_order(engine, recorder, shipment_id)
+
+    [shipment] = load(engine, [shipment_id])
+    assert shipment.shipment_state is ShipmentState.CANCELLED
+    assert dispatch(engine, recorder) is None
+
+
+def test_a_withdrawn_shipment_is_not_sent_while_the_rest_of_its_batch_is(
+    engine: Engine, recorder: EventRecorder, manual_registry: TaskRegistry
+) -> None:
+    armchair, table, lamp = ready_shipments(engine, recorder, 3)
+    task_id = dispatch(engine, recorder)
+
+    cancel_order(engine, recorder, table)
+    run_until_idle(engine, manual_registry, session_info={"reactions": recorder})
+
+    sent_armchair, withdrawn_table, sent_lamp = load(engine, [armchair, table, lamp])
+    assert withdrawn_table.shipment_state is ShipmentState.CANCELLED
+    assert withdrawn_table.shipping_task_id is None
+    assert withdrawn_table.tracking_number is None
+    assert {sent_armchair.shipment_state, sent_lamp.shipment_state} == {ShipmentState.DISPATCHED}
+    assert {sent_armchair.shipping_task_id, sent_lamp.shipping_task_id} == {task_id}
+    assert {e.shipment_id for e in recorder.of_type(ShipmentDispatched)} == {armchair, lamp}
+
+
+def test_a_batch_whose_every_shipment_was_withdrawn_ends_quietly_sending_nothing(
+    engine: Engine, recorder: EventRecorder, manual_registry: TaskRegistry
+) -> None:
+    shipment_ids = ready_shipments(engine, recorder, 2)
+    task_id = dispatch(engine, recorder)
+    assert task_id is not None
+    for shipment_id in shipment_ids:
+        cancel_order(engine, recorder, shipment_id)
+
+    run_until_idle(engine, manual_registry, session_info={"reactions": recorder})
+
+    with engine.connect() as connection:
+        assert state_of(connection, task_id) is TaskState.SUCCEEDED
+    assert recorder.events == []
+
+
+def test_a_dispatched_shipment_refuses_to_be_cancelled_and_stays_dispatched(
+    engine: Engine, recorder: EventRecorder, manual_registry: TaskRegistry
+) -> None:
+    [shipment_id] = ready_shipments(engine, recorder, 1)
+    dispatch(engine, recorder)
+    run_until_idle(engine, manual_registry, session_info={"reactions": recorder})
+
+    with pytest.raises(AlreadyDispatched):
+        cancel_order(engine, recorder, shipment_id)
+
+    [shipment] = load(engine, [shipment_id])
+    assert shipment.shipment_state is ShipmentState.DISPATCHED
+    assert shipment.tracking_number is not None
+
+
+def test_cancelling_twice_or_for_an_order_without_a_shipment_does_nothing(
+    engine: Engine, recorder: EventRecorder
+) -> None:
+    [shipment_id] = ready_shipments(engine, recorder, 1)
+    cancel_order(engine, recorder, shipment_id)
+
+    cancel_order(engine, recorder, shipment_id)
+    with recording_session(engine, recorder) as session:
+        assert services.cancel_shipment_for_order(session, uuid.uuid4()) is None
+
+    [shipment] = load(engine, [shipment_id])
+    assert shipment.shipment_state is ShipmentState.CANCELLED
