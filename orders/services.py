@@ -238,9 +238,8 @@ def _replay(order: Order, key: str, fingerprint: str) -> PlacedOrder:
 
 
 def _prices_of(session: Session, skus: set[str]) -> dict[str, int]:
-    prices = dict(
-        session.execute(select(Product.sku, Product.unit_price_cents).where(Product.sku.in_(skus))).tuples()
-    )
+    rows = session.execute(select(Product.sku, Product.unit_price_cents).where(Product.sku.in_(skus)))
+    prices = {sku: price for sku, price in rows}
     unknown = skus - prices.keys()
     if unknown:
         raise UnknownProducts(sorted(unknown))
