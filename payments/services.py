@@ -102,7 +102,7 @@ def list_payments(
     being_processed: bool = False,
     limit: int = 50,
     before: uuid.UUID | None = None,
-) -> Sequence[Payment]:
+) -> list[Payment]:
     """Payments, newest first (IDs are UUIDv7, so ID order is creation order), ``limit`` at most.
 
     ``before`` pages on: the payments created before the one with that ID. ``being_processed`` keeps
