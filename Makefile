@@ -9,7 +9,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # The packages that exist so far; the bounded contexts join the checks as they arrive.
 PACKAGES := $(wildcard queue_core shop orders payments shipping gateway_simulator benchmarks)
 
-.PHONY: help venv lint format test bench clean
+.PHONY: help venv demo lint format test bench clean
 
 help: ## List the targets with what they do
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,6 +21,9 @@ $(DEV_STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 	touch $@
+
+demo: venv ## Run the whole shop on SQLite: gateway, web app and workers, with sample orders (Ctrl-C stops)
+	$(VENV)/bin/shop demo
 
 lint: venv ## Check style, formatting, types and import boundaries
 	$(VENV)/bin/ruff check .

@@ -61,13 +61,20 @@ class Child:
 @click.option("--workers", type=click.IntRange(1, 8), default=1, show_default=True, help="Worker processes.")
 @click.option("--orders", "order_count", type=click.IntRange(0, 500), default=12, show_default=True)
 @click.option(
+    "--log-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=LOG_DIR,
+    show_default=True,
+    help="Where each process writes its log.",
+)
+@click.option(
     "--exit-when-settled",
     is_flag=True,
     help="Stop once every sample order has settled, and exit 1 if one did not (for checks and CI).",
 )
 @with_appcontext
 def demo_command(
-    port: int, gateway_port: int, workers: int, order_count: int, exit_when_settled: bool
+    port: int, gateway_port: int, workers: int, order_count: int, log_dir: Path, exit_when_settled: bool
 ) -> None:
     """Run the gateway, the web app and workers, place sample orders, and print where to look."""
     settings: Settings = current_app.extensions["shop.settings"]
@@ -85,10 +92,10 @@ def demo_command(
         ("web", ["web", "--port", str(port), "--workers", "1"]),
         *[(f"worker-{n}", ["worker", "--concurrency", "4"]) for n in range(1, workers + 1)],
     ]  # fmt: skip
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    with _children(commands, environment) as children:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with _children(commands, environment, log_dir) as children:
         _wait_until_up(children, [f"{gateway_url}/healthz", f"{web_url}/readyz"])
-        click.echo(f"Gateway simulator: {gateway_url}   Logs: {LOG_DIR}")
+        click.echo(f"Gateway simulator: {gateway_url}   Logs: {log_dir}")
         placed = _place_sample_orders(web_url, order_count)
         click.echo(f"\nThe shop is running: open {web_url}/api/docs (API, try it out)")
         click.echo(f"  orders being processed: {web_url}/api/orders?being_processed=true")
@@ -96,9 +103,7 @@ def demo_command(
         if exit_when_settled:
             settled = _wait_until_settled(children, web_url, placed)
             if not settled:
-                raise click.ClickException(
-                    "some sample orders did not settle; see the logs in " + str(LOG_DIR)
-                )
+                raise click.ClickException(f"some sample orders did not settle; see the logs in {log_dir}")
             return
         click.echo("Press Ctrl-C to stop.")
         _wait_for_interrupt(children)
@@ -106,13 +111,13 @@ def demo_command(
 
 @contextmanager
 def _children(
-    commands: Sequence[tuple[str, list[str]]], environment: dict[str, str]
+    commands: Sequence[tuple[str, list[str]]], environment: dict[str, str], log_dir: Path
 ) -> Iterator[list[Child]]:
     """Start every command as ``python -m shop ...``; on leaving, SIGTERM them all and wait (then kill)."""
     children: list[Child] = []
     try:
         for name, arguments in commands:
-            log_path = LOG_DIR / f"{name}.log"
+            log_path = log_dir / f"{name}.log"
             log = log_path.open("wb")
             process = subprocess.Popen(
                 [sys.executable, "-m", "shop", *arguments],
