@@ -9,17 +9,22 @@ by its own ID).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+import queue_core
 from shipping.models import AlreadyDispatched, InvalidTransition, Shipment, ShipmentState
 from shipping.tasks import send_manifest
 
 __all__ = [
     "AlreadyDispatched",
     "InvalidTransition",
+    "TaskPointer",
+    "TrackedShipment",
     "batch",
     "cancel_shipment_for_order",
     "create_shipment",
@@ -27,9 +32,11 @@ __all__ = [
     "get_shipment",
     "list_shipments",
     "shipment_for_order",
+    "with_batch_states",
 ]
 
 DEFAULT_PAGE_SIZE = 50
+MAX_PAGE = 200
 MAX_BATCH_SIZE = 200  # parcels on one manifest; the rest wait for the next tick
 
 
@@ -117,6 +124,8 @@ def list_shipments(
     Pages by keyset: ``before`` is the ID of the last shipment of the previous page. IDs are UUIDv7, so
     their order is the order of creation.
     """
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
     query = select(Shipment).order_by(Shipment.id.desc()).limit(limit)
     if state is not None:
         query = query.where(Shipment.state == state.value)
@@ -131,3 +140,29 @@ def batch(session: Session, task_id: uuid.UUID) -> list[Shipment]:
     """Every shipment pointing at manifest task ``task_id``, oldest first (an indexed equality lookup)."""
     query = select(Shipment).where(Shipment.shipping_task_id == task_id).order_by(Shipment.id)
     return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class TaskPointer:
+    """A task a shipment points at, with its state now (``None``: the task no longer exists)."""
+
+    id: uuid.UUID
+    state: queue_core.TaskState | None
+
+
+@dataclass(frozen=True)
+class TrackedShipment:
+    """A shipment with its batch's manifest task: what the API shows."""
+
+    shipment: Shipment
+    batch_task: TaskPointer | None
+
+
+def with_batch_states(session: Session, shipments: Sequence[Shipment]) -> list[TrackedShipment]:
+    """Each shipment with the current state of its batch's task, read in one query for all of them."""
+    states = queue_core.states_of(session, [s.shipping_task_id for s in shipments])
+
+    def pointer(task_id: uuid.UUID | None) -> TaskPointer | None:
+        return None if task_id is None else TaskPointer(task_id, states.get(task_id))
+
+    return [TrackedShipment(s, pointer(s.shipping_task_id)) for s in shipments]
