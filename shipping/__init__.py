@@ -1,1 +1,21 @@
-"""The shipping bounded context (see docs/architecture.md)."""
+"""The shipping bounded context: one shipment per paid order, sent to the carrier in batches.
+
+Owns
+    The ``shipments`` table (``models.Shipment``) and its batch pointer ``shipping_task_id``: many
+    shipments, one manifest task. A periodic dispatcher (``tasks.dispatch_shipments``, every
+    ``tasks.DISPATCH_EVERY_SECONDS``) points every ready shipment at one new ``send_manifest`` task in one
+    transaction; that task books them with the carrier (``carrier``, a simulated stand-in for someone
+    else's system, idempotent per task ID) and marks them dispatched. The pointer is kept after the batch
+    is sent, as the record of which shipments left together, and nulled when the task is pruned.
+
+Publishes (``events``)
+    ``ShipmentDispatched(order_id, shipment_id, tracking_number)``, once per shipment, in the transaction
+    that completes its manifest task.
+
+Consumes (through the composition root's reactions, calling ``services``)
+    ``PaymentCaptured -> create_shipment`` (idempotent per order) and
+    ``OrderCancelled -> cancel_shipment_for_order`` (withdraws a shipment the carrier does not have yet;
+    raises ``AlreadyDispatched``, an ``InvalidTransition``, when it is too late).
+
+Knows other contexts only by ID (``order_id``) and never imports them.
+"""
