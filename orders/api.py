@@ -1,10 +1,28 @@
-"""The orders context's HTTP API (a flask-smorest blueprint): load with marshmallow -> service -> dump."""
+"""The orders context's HTTP API (a flask-smorest blueprint): load with marshmallow -> service -> dump.
+
+Placing an order answers 202 Accepted: the order exists and its screening runs in the background; the
+``Location`` header says where to watch it, and ``tasks`` in the body shows each screening task's state
+while the order still points at it. IDs in paths use Flask's ``uuid`` converter, so a malformed ID is a
+404 like an unknown one. ``InvalidTransition`` becomes 409 in the composition root (``shop/api.py``).
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
 from flask import current_app
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
+from marshmallow import RAISE
 from sqlalchemy.orm import Session
+
+import queue_core
+from orders import services
+from orders.models import Order, Product
+from orders.schemas import IdempotencyKeyIn, OrderListIn, OrderOut, PlaceOrderIn, ProductOut
+
+T = TypeVar("T")
 
 blp = Blueprint("orders", __name__, url_prefix="/api", description="orders")
 
@@ -13,3 +31,143 @@ def db() -> Session:
     """This request's session: opened by the composition root with its reactions wired, closed after."""
     session: Session = current_app.extensions["db_session"]()
     return session
+
+
+@blp.post("/orders")
+@blp.arguments(PlaceOrderIn)
+@blp.arguments(IdempotencyKeyIn, location="headers")
+@blp.response(202, OrderOut, description="Accepted: screening runs in the background.")
+@blp.alt_response(422, description="A field is invalid, a product is unknown, or the key was reused.")
+def place_order(body: dict[str, Any], headers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Place an order; with an ``Idempotency-Key``, sending the same request again returns the same order."""
+    session = db()
+    key: str | None = headers.get("idempotency_key")
+    try:
+        placed = services.place_order(
+            session,
+            customer_email=body["customer_email"],
+            shipping_country=body["shipping_country"],
+            lines=[(line["sku"], line["quantity"]) for line in body["lines"]],
+            idempotency_key=key,
+        )
+    except services.UnknownProducts as error:
+        abort(422, message=str(error), errors={"json": {"lines": [str(error)]}})
+    except services.IdempotencyKeyReused as error:
+        abort(422, message=str(error), errors={"headers": {"Idempotency-Key": [str(error)]}})
+    session.commit()
+    response_headers = {"Location": f"/api/orders/{placed.order.id}"}
+    if placed.replayed:
+        response_headers["Idempotent-Replayed"] = "true"
+    return _present_one(session, placed.order), response_headers
+
+
+@blp.get("/orders")
+@blp.arguments(OrderListIn, location="query", unknown=RAISE)
+@blp.response(200, OrderOut(many=True))
+def list_orders(query: dict[str, Any]) -> list[dict[str, Any]]:
+    """Newest first. ``being_processed=true``: the orders pointing at a screening task right now."""
+    session = db()
+    found = services.list_orders(
+        session,
+        state=query["state"],
+        being_processed=query["being_processed"],
+        limit=query["limit"],
+        before=query["before"],
+    )
+    return _present(session, found)
+
+
+@blp.get("/orders/<uuid:order_id>")
+@blp.response(200, OrderOut)
+@blp.alt_response(404, description="No such order.")
+def get_order(order_id: uuid.UUID) -> dict[str, Any]:
+    """One order with its lines and the state of each screening task it points at."""
+    session = db()
+    return _present_one(session, _found(lambda: services.get_order(session, order_id)))
+
+
+@blp.post("/orders/<uuid:order_id>/cancel")
+@blp.response(200, OrderOut)
+@blp.alt_response(404, description="No such order.")
+@blp.alt_response(409, description="The order is shipped, rejected or its payment failed.")
+def cancel_order(order_id: uuid.UUID) -> dict[str, Any]:
+    """Cancel the order (cancelling a cancelled order changes nothing)."""
+    session = db()
+    order = _found(lambda: services.cancel_order(session, order_id))
+    session.commit()
+    return _present_one(session, order)
+
+
+@blp.delete("/orders/<uuid:order_id>")
+@blp.response(204)
+@blp.alt_response(404, description="No such order.")
+@blp.alt_response(409, description="Money is or was involved: the order must stay.")
+def delete_order(order_id: uuid.UUID) -> None:
+    """Erase an order still screening or ended without payment; its tasks, if any, will find nothing."""
+    session = db()
+    _found(lambda: services.delete_order(session, order_id))
+    session.commit()
+
+
+@blp.get("/products")
+@blp.response(200, ProductOut(many=True))
+def list_products() -> list[dict[str, Any]]:
+    """The catalogue, with the units still available to order."""
+    return [_present_product(product) for product in services.list_products(db())]
+
+
+def _found(call: Callable[[], T]) -> T:
+    """Run a service call; an unknown order is answered 404."""
+    try:
+        return call()
+    except services.OrderNotFound as error:
+        abort(404, message=str(error))
+        raise  # never reached: abort raises (flask_smorest has no type hints to tell mypy so)
+
+
+def _present_one(session: Session, order: Order) -> dict[str, Any]:
+    [presented] = _present(session, [order])
+    return presented
+
+
+def _present(session: Session, orders: Sequence[Order]) -> list[dict[str, Any]]:
+    """Orders as the API shows them; every task state on the page comes from one query."""
+    pointers = [(o.fraud_check_task_id, o.stock_reservation_task_id) for o in orders]
+    states = queue_core.states_of(session, [task_id for pair in pointers for task_id in pair])
+
+    def task(task_id: uuid.UUID | None) -> dict[str, Any] | None:
+        if task_id is None:
+            return None
+        state = states.get(task_id)
+        return {"id": task_id, "state": state.value if state is not None else "missing"}
+
+    return [
+        {
+            "id": order.id,
+            "state": order.state,
+            "failure_reason": order.failure_reason,
+            "customer_email": order.customer_email,
+            "shipping_country": order.shipping_country,
+            "currency": order.currency,
+            "total_cents": order.total_cents,
+            "lines": order.lines,
+            "tasks": {"fraud_check": task(fraud), "stock_reservation": task(stock)},
+            "fraud_cleared_at": order.fraud_cleared_at,
+            "stock_reserved_at": order.stock_reserved_at,
+            "created_at": order.created_at,
+            "updated_at": order.updated_at,
+        }
+        for order, (fraud, stock) in zip(orders, pointers, strict=True)
+    ]
+
+
+def _present_product(product: Product) -> dict[str, Any]:
+    return {
+        "sku": product.sku,
+        "name": product.name,
+        "unit_price_cents": product.unit_price_cents,
+        "currency": services.CURRENCY,
+        "on_hand": product.on_hand,
+        "reserved": product.reserved,
+        "available": product.on_hand - product.reserved,
+    }

@@ -1,0 +1,121 @@
+"""The orders API's marshmallow schemas: what a client may send (checked field by field) and what it gets.
+
+Input schemas refuse unknown fields and say, per field, what is wrong; flask-smorest answers 422 with
+those messages. Prices never appear in input: they come from the catalogue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from orders.models import OrderState
+
+MAX_LINES = 20
+MAX_QUANTITY = 100
+MAX_PAGE = 100
+
+
+class LineIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    quantity = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, max=MAX_QUANTITY, error=f"Must be between 1 and {MAX_QUANTITY}."),
+    )
+
+
+class PlaceOrderIn(Schema):
+    """The body of ``POST /api/orders``."""
+
+    class Meta:
+        unknown = RAISE
+
+    customer_email = fields.Email(required=True, validate=validate.Length(max=254))
+    shipping_country = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Z]{2}\Z", error="Must be two upper-case letters (ISO 3166), like DE."),
+    )
+    lines = fields.List(
+        fields.Nested(LineIn),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_LINES, error=f"Must have between 1 and {MAX_LINES} lines."),
+    )
+
+    @validates_schema
+    def _no_duplicate_skus(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        skus = [line["sku"] for line in data.get("lines", [])]
+        repeated = sorted({sku for sku in skus if skus.count(sku) > 1})
+        if repeated:
+            raise ValidationError(
+                f"Each product may appear once; repeated: {', '.join(repeated)}.", field_name="lines"
+            )
+
+
+class IdempotencyKeyIn(Schema):
+    """The optional ``Idempotency-Key`` header: the same key and body give back the first order."""
+
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key", load_default=None, validate=validate.Length(min=1, max=255)
+    )
+
+
+class OrderListIn(Schema):
+    """The query of ``GET /api/orders``: newest first; pass the last ID seen as ``before`` for more."""
+
+    class Meta:
+        unknown = RAISE
+
+    state = fields.String(validate=validate.OneOf([state.value for state in OrderState]), load_default=None)
+    being_processed = fields.Boolean(load_default=False)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
+    before = fields.UUID(load_default=None)
+
+
+class LineOut(Schema):
+    line_number = fields.Integer()
+    sku = fields.String()
+    quantity = fields.Integer()
+    unit_price_cents = fields.Integer()
+
+
+class TaskOut(Schema):
+    """A task an order points at: its ID and state (``missing`` if the queue no longer has it)."""
+
+    id = fields.UUID()
+    state = fields.String()
+
+
+class ScreeningTasksOut(Schema):
+    fraud_check = fields.Nested(TaskOut, allow_none=True)
+    stock_reservation = fields.Nested(TaskOut, allow_none=True)
+
+
+class OrderOut(Schema):
+    id = fields.UUID()
+    state = fields.String()
+    failure_reason = fields.String(allow_none=True)
+    customer_email = fields.String()
+    shipping_country = fields.String()
+    currency = fields.String()
+    total_cents = fields.Integer()
+    lines = fields.List(fields.Nested(LineOut))
+    tasks = fields.Nested(ScreeningTasksOut)
+    fraud_cleared_at = fields.DateTime(allow_none=True)
+    stock_reserved_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ProductOut(Schema):
+    sku = fields.String()
+    name = fields.String()
+    unit_price_cents = fields.Integer()
+    currency = fields.String()
+    on_hand = fields.Integer()
+    reserved = fields.Integer()
+    available = fields.Integer()
