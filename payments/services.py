@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
@@ -103,7 +104,7 @@ def list_payments(
     limit: int = 50,
     before: uuid.UUID | None = None,
 ) -> list[Payment]:
-    """Payments, newest first (IDs are UUIDv7, so ID order is creation order), ``limit`` at most.
+    """Payments, newest first by ID, ``limit`` at most (UUIDv7: creation order, to the millisecond).
 
     ``before`` pages on: the payments created before the one with that ID. ``being_processed`` keeps
     those whose charge or refund task is queued or running: the direct query on the pointers,
@@ -121,8 +122,30 @@ def list_payments(
     return list(session.scalars(query))
 
 
-def task_states(session: Session, payments: Sequence[Payment]) -> dict[uuid.UUID, queue_core.TaskState]:
-    """The state of every task the payments point at, in one query (missing: the task was pruned)."""
-    return queue_core.states_of(
+@dataclass(frozen=True)
+class TaskPointer:
+    """A task a payment points at, with its state now (``None``: the task was pruned)."""
+
+    id: uuid.UUID
+    state: queue_core.TaskState | None
+
+
+@dataclass(frozen=True)
+class TrackedPayment:
+    """A payment with the tasks working on it: what the API shows."""
+
+    payment: Payment
+    charge_task: TaskPointer | None
+    refund_task: TaskPointer | None
+
+
+def with_task_states(session: Session, payments: Sequence[Payment]) -> list[TrackedPayment]:
+    """Each payment with the current state of its charge and refund tasks, read in one query."""
+    states = queue_core.states_of(
         session, [task_id for p in payments for task_id in (p.processing_task_id, p.refund_task_id)]
     )
+
+    def pointer(task_id: uuid.UUID | None) -> TaskPointer | None:
+        return None if task_id is None else TaskPointer(task_id, states.get(task_id))
+
+    return [TrackedPayment(p, pointer(p.processing_task_id), pointer(p.refund_task_id)) for p in payments]
