@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from flask import current_app
 from flask_smorest import Blueprint, abort
+from marshmallow import RAISE
 from sqlalchemy.orm import Session
 
 from queue_core import TaskNotFoundError, state_of
@@ -28,7 +29,8 @@ def db() -> Session:
 
 
 @blp.get("/shipments")
-@blp.arguments(ShipmentListQuerySchema, location="query", as_kwargs=True)
+# unknown=RAISE: webargs drops unknown query parameters by default; a typo should be a 422, not ignored.
+@blp.arguments(ShipmentListQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, ShipmentPageSchema)
 def list_shipments(**query: Any) -> dict[str, Any]:
     """Shipments, newest first, optionally in one state, each with its batch's task state."""

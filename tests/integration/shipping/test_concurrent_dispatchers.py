@@ -40,7 +40,7 @@ def shipments_per_task(engine: Engine) -> dict[uuid.UUID, int]:
             .where(Shipment.shipping_task_id.is_not(None))
             .group_by(Shipment.shipping_task_id)
         ).all()
-    return {task_id: count for task_id, count in rows}
+    return {task_id: count for task_id, count in rows if task_id is not None}
 
 
 def test_a_second_dispatcher_selecting_before_the_first_commits_takes_nothing_and_enqueues_nothing(

@@ -64,6 +64,7 @@ def test_a_retried_manifest_task_books_the_same_manifest_and_tracking_numbers(
     shipment_ids = ready_shipments(engine, recorder, 3)
     task_id = dispatch(engine, recorder)
     reactions = FailingReactions(failures=1)
+    assert task_id is not None
 
     run_until_idle(engine, with_manifest_retries(manual_registry, 3), session_info={"reactions": reactions})
 
