@@ -3,18 +3,21 @@ and its key voided; a captured one is refunded, once, however often the refund r
 
 from __future__ import annotations
 
+import threading
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from payments.events import PaymentCaptured, PaymentFailed, PaymentRefunded
-from payments.gateway_client import Declined
-from payments.models import PaymentState
+from payments.gateway_client import ChargeOutcome, Declined, GatewayClient
+from payments.models import Payment, PaymentState
 from queue_core import RetryPolicy, TaskRegistry, TaskState, requeue
 from queue_core.models import task_table
-from tests.integration.payments.conftest import LosesAnswers, PaymentsDesk, state_of_task
+from tests.integration.payments.conftest import GATEWAY_URL, LosesAnswers, PaymentsDesk, state_of_task
+from tests.support.inprocess import DEADLINE_SECONDS, running_worker, wait_for, wait_until_set
 
 
 def test_cancelling_a_pending_payment_cancels_its_charge_task_through_its_id_and_voids_the_key(
@@ -64,6 +67,46 @@ def test_cancelling_after_a_timed_out_attempt_refunds_the_charge_that_happened(d
     assert desk.gateway.statuses(requested.id) == ["refunded"]
     assert state_of_task(desk, requested.processing_task_id) is TaskState.CANCELLED
     assert desk.recorder.events == []
+
+
+class HoldsTheLine(GatewayClient):
+    """Forwards the charge to the real simulator, then waits for the test before answering."""
+
+    def __init__(self, desk: PaymentsDesk) -> None:
+        super().__init__(GATEWAY_URL, transport=desk.gateway.transport)
+        self.at_the_gateway = threading.Event()
+        self.answer = threading.Event()
+
+    def charge(self, **request: Any) -> ChargeOutcome:
+        outcome = super().charge(**request)
+        self.at_the_gateway.set()
+        wait_until_set(self.answer, "the test letting the gateway answer")
+        return outcome
+
+
+def test_cancelling_while_the_charge_is_at_the_gateway_waits_for_it_then_refunds(desk: PaymentsDesk) -> None:
+    slow = HoldsTheLine(desk)
+    desk.client = slow
+    requested = desk.request()
+    cancelled: list[Payment | None] = []
+
+    with running_worker(desk.engine, desk.registry, session_info=desk.session_info()):
+        wait_until_set(slow.at_the_gateway, "the charge reaching the gateway")
+        canceller = threading.Thread(target=lambda: cancelled.append(desk.cancel(requested.order_id)))
+        canceller.start()
+        canceller.join(timeout=0.5)
+        assert canceller.is_alive(), "cancelling should wait for the handler holding the payment"
+        slow.answer.set()
+        canceller.join(timeout=DEADLINE_SECONDS)
+        [seen_by_cancel] = cancelled
+        assert seen_by_cancel is not None and seen_by_cancel.payment_state is PaymentState.REFUNDING
+        wait_for(
+            lambda: desk.payment(requested.id).payment_state is PaymentState.REFUNDED,
+            what="the refund of the charge that was in flight",
+        )
+
+    assert desk.gateway.statuses(requested.id) == ["refunded"]
+    assert [type(event) for event in desk.recorder.events] == [PaymentCaptured, PaymentRefunded]
 
 
 def test_cancelling_a_captured_payment_refunds_it_once(desk: PaymentsDesk) -> None:
