@@ -69,7 +69,11 @@ def test_every_order_ends_shipped_or_cleanly_failed_and_each_shipped_one_is_char
         return {order_id: client.get(f"/api/orders/{order_id}").get_json()["state"] for order_id in order_ids}
 
     with running_worker(engine_of(app), build_registry(), fast_settings(concurrency=4), session_info):
-        wait_for(lambda: all(state in FINAL_STATES for state in states().values()), "every order settled", 60)
+        wait_for(
+            lambda: all(state in FINAL_STATES for state in states().values()),
+            what="every order settled",
+            timeout=60,
+        )
 
     final = states()
     assert final[cancelled_early] == "cancelled"
