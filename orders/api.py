@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 import queue_core
 from orders import services
 from orders.models import Order, Product
-from orders.schemas import IdempotencyKeyIn, OrderListIn, OrderOut, PlaceOrderIn, ProductOut
+from orders.schemas import IdempotencyKeyIn, OrderListIn, OrderOut, OrderPageOut, PlaceOrderIn, ProductOut
 
 T = TypeVar("T")
 
@@ -63,8 +63,8 @@ def place_order(body: dict[str, Any], headers: dict[str, Any]) -> tuple[dict[str
 
 @blp.get("/orders")
 @blp.arguments(OrderListIn, location="query", unknown=RAISE)
-@blp.response(200, OrderOut(many=True))
-def list_orders(query: dict[str, Any]) -> list[dict[str, Any]]:
+@blp.response(200, OrderPageOut)
+def list_orders(query: dict[str, Any]) -> dict[str, Any]:
     """Newest first. ``being_processed=true``: the orders pointing at a screening task right now."""
     session = db()
     found = services.list_orders(
@@ -74,7 +74,8 @@ def list_orders(query: dict[str, Any]) -> list[dict[str, Any]]:
         limit=query["limit"],
         before=query["before"],
     )
-    return _present(session, found)
+    full_page = len(found) == query["limit"]
+    return {"orders": _present(session, found), "next_before": found[-1].id if full_page else None}
 
 
 @blp.get("/orders/<uuid:order_id>")

@@ -111,6 +111,13 @@ class OrderOut(Schema):
     updated_at = fields.DateTime()
 
 
+class OrderPageOut(Schema):
+    """A page of orders, newest first; pass ``next_before`` as ``before`` for the next page."""
+
+    orders = fields.List(fields.Nested(OrderOut))
+    next_before = fields.UUID(allow_none=True)
+
+
 class ProductOut(Schema):
     sku = fields.String()
     name = fields.String()

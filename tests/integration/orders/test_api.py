@@ -69,7 +69,7 @@ def test_the_same_key_and_body_give_back_the_same_order_marked_as_a_replay(clien
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.headers["Location"] == first.headers["Location"]
     assert again.get_json() == first.get_json()
-    assert len(client.get("/api/orders").get_json()) == 1
+    assert len(client.get("/api/orders").get_json()["orders"]) == 1
 
 
 def test_a_key_reused_with_another_body_is_refused_naming_the_header(client: FlaskClient) -> None:
@@ -172,9 +172,9 @@ def test_being_processed_lists_the_orders_still_screening(app: Flask, client: Fl
     screen(app)
     waiting = post_order(client).get_json()["id"]
 
-    processing = client.get("/api/orders?being_processed=true").get_json()
-    everything = client.get("/api/orders").get_json()
-    awaiting = client.get("/api/orders?state=awaiting_payment").get_json()
+    processing = client.get("/api/orders?being_processed=true").get_json()["orders"]
+    everything = client.get("/api/orders").get_json()["orders"]
+    awaiting = client.get("/api/orders?state=awaiting_payment").get_json()["orders"]
 
     assert [order["id"] for order in processing] == [waiting]
     assert processing[0]["tasks"]["fraud_check"]["state"] == "pending"
@@ -186,9 +186,11 @@ def test_orders_are_paged_newest_first(client: FlaskClient) -> None:
     ids = [post_order(client).get_json()["id"] for _ in range(3)]
 
     first = client.get("/api/orders?limit=2").get_json()
-    rest = client.get(f"/api/orders?limit=2&before={first[-1]['id']}").get_json()
+    rest = client.get(f"/api/orders?limit=2&before={first['next_before']}").get_json()
 
-    assert [o["id"] for o in first + rest] == ids[::-1]
+    assert [o["id"] for o in first["orders"] + rest["orders"]] == ids[::-1]
+    assert first["next_before"] == ids[1]
+    assert rest["next_before"] is None
 
 
 @pytest.mark.parametrize(
