@@ -59,6 +59,8 @@ REFUND_RETRY = RetryPolicy(max_attempts=20, base_seconds=1, cap_seconds=300)
 @registry.task("payments.charge", queue="payments", retry=CHARGE_RETRY)
 def charge_payment(task: RunningTask, session: Session) -> None:
     """Charge the payment that points at this task, once, whatever happened to earlier attempts."""
+    # The lock is held across the gateway call, on purpose: a cancellation that arrives meanwhile waits,
+    # then sees the answer (a capture, which it refunds) instead of racing the handler to the row.
     payment = session.scalars(
         select(Payment).where(Payment.processing_task_id == task.id).with_for_update()
     ).one_or_none()
