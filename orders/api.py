@@ -1,7 +1,7 @@
 """The orders context's HTTP API (a flask-smorest blueprint): load with marshmallow -> service -> dump.
 
 Placing an order answers 202 Accepted: the order exists and its screening runs in the background; the
-``Location`` header says where to watch it, and ``tasks`` in the body shows each screening task's state
+``Location`` header says where to watch it, and the body shows each screening task's state
 while the order still points at it. IDs in paths use Flask's ``uuid`` converter, so a malformed ID is a
 404 like an unknown one. ``InvalidTransition`` becomes 409 in the composition root (``shop/api.py``).
 """
@@ -140,7 +140,7 @@ def _present(session: Session, orders: Sequence[Order]) -> list[dict[str, Any]]:
         if task_id is None:
             return None
         state = states.get(task_id)
-        return {"id": task_id, "state": state.value if state is not None else "missing"}
+        return {"id": task_id, "state": state.value if state is not None else None}
 
     return [
         {
@@ -152,7 +152,8 @@ def _present(session: Session, orders: Sequence[Order]) -> list[dict[str, Any]]:
             "currency": order.currency,
             "total_cents": order.total_cents,
             "lines": order.lines,
-            "tasks": {"fraud_check": task(fraud), "stock_reservation": task(stock)},
+            "fraud_check_task": task(fraud),
+            "stock_reservation_task": task(stock),
             "fraud_cleared_at": order.fraud_cleared_at,
             "stock_reserved_at": order.stock_reserved_at,
             "created_at": order.created_at,

@@ -83,16 +83,11 @@ class LineOut(Schema):
     unit_price_cents = fields.Integer()
 
 
-class TaskOut(Schema):
-    """A task an order points at: its ID and state (``missing`` if the queue no longer has it)."""
+class ScreeningTaskOut(Schema):
+    """A task an order points at: its ID and state (null if the queue no longer has it)."""
 
     id = fields.UUID()
-    state = fields.String()
-
-
-class ScreeningTasksOut(Schema):
-    fraud_check = fields.Nested(TaskOut, allow_none=True)
-    stock_reservation = fields.Nested(TaskOut, allow_none=True)
+    state = fields.String(allow_none=True)
 
 
 class OrderOut(Schema):
@@ -104,7 +99,8 @@ class OrderOut(Schema):
     currency = fields.String()
     total_cents = fields.Integer()
     lines = fields.List(fields.Nested(LineOut))
-    tasks = fields.Nested(ScreeningTasksOut)
+    fraud_check_task = fields.Nested(ScreeningTaskOut, allow_none=True)
+    stock_reservation_task = fields.Nested(ScreeningTaskOut, allow_none=True)
     fraud_cleared_at = fields.DateTime(allow_none=True)
     stock_reserved_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()

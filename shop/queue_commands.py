@@ -36,6 +36,7 @@ from queue_core import (
     state_of,
     task_details,
 )
+from shop import reactions
 from shop.cli_database import command_engine
 from shop.tasks import registry_for
 
@@ -183,7 +184,10 @@ def check_references_command(ctx: click.Context, repair: bool, as_json: bool) ->
     is what that transaction left behind.
     """
     references = registry_for(current_app).references
-    with command_engine() as engine, Session(engine) as session, session.begin():
+    # Repairs publish events (a payment that failed for good fails its order), so this session carries
+    # the reactions, as a worker's does.
+    wired = {"reactions": reactions.dispatch}
+    with command_engine() as engine, Session(engine, info=wired) as session, session.begin():
         found = find_dangling(session, references)
         if repair:
             repair_dangling(session, references)

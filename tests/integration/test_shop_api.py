@@ -139,7 +139,7 @@ def colliding_app(app: Flask) -> Flask:
     """The app with one extra route that fails the way a database collision or outage does."""
 
     @app.get("/test/collide/<kind>")
-    def collide(kind: str) -> None:
+    def collide(kind: str) -> str:
         causes: dict[str, Exception] = {
             "deadlock": pg_errors.DeadlockDetected("deadlock detected"),
             "serialization": pg_errors.SerializationFailure("could not serialize access"),
