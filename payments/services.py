@@ -62,16 +62,24 @@ def request_payment(session: Session, *, order_id: uuid.UUID, amount_cents: int,
 
 
 def cancel_payment_for_order(session: Session, order_id: uuid.UUID) -> Payment | None:
-    """Stop the money for a cancelled order; never refuses, whatever state the payment is in.
+    """Stop the money for a cancelled order, whatever state the payment is in.
 
     - pending: the charge task is cancelled through the ID on the payment, the payment is cancelled, and
       a refund task voids its key, since an earlier attempt may have reached the gateway (one that timed
       out, or one running right now: a running task only gets a cancellation request);
     - captured: refunding, with a refund task;
     - anything else, or no payment: nothing to do.
+
+    It never waits for the payment's row lock (``FOR UPDATE NOWAIT``). The charge handler holds that lock
+    across the gateway call, and the caller (the order's cancellation) already holds the order's lock,
+    which the charge handler takes next when the capture is announced: waiting here would be a deadlock.
+    While a charge is at the gateway this raises at once (PostgreSQL's ``LockNotAvailable``, wrapped in
+    SQLAlchemy's ``OperationalError``); the caller's whole cancellation rolls back, the API answers 409
+    with ``Retry-After: 1``, and the cancellation sent again after the charge is recorded refunds it.
+    (SQLite ignores NOWAIT; there one writer at a time keeps the two apart.)
     """
     payment = session.scalars(
-        select(Payment).where(Payment.order_id == order_id).with_for_update()
+        select(Payment).where(Payment.order_id == order_id).with_for_update(nowait=True)
     ).one_or_none()
     if payment is None:
         return None

@@ -59,8 +59,11 @@ REFUND_RETRY = RetryPolicy(max_attempts=20, base_seconds=1, cap_seconds=300)
 @registry.task("payments.charge", queue="payments", retry=CHARGE_RETRY)
 def charge_payment(task: RunningTask, session: Session) -> None:
     """Charge the payment that points at this task, once, whatever happened to earlier attempts."""
-    # The lock is held across the gateway call, on purpose: a cancellation that arrives meanwhile waits,
-    # then sees the answer (a capture, which it refunds) instead of racing the handler to the row.
+    # The lock is held across the gateway call, on purpose: nobody else may change the payment while its
+    # fate is being decided at the gateway. It is never waited for by a web request: a cancellation that
+    # arrives meanwhile takes it with NOWAIT, is refused at once (409, Retry-After: 1) and is sent again;
+    # by then the capture is recorded, and the cancellation refunds it. (Waiting would deadlock: the
+    # cancellation holds the order, which this handler locks next, through PaymentCaptured.)
     payment = session.scalars(
         select(Payment).where(Payment.processing_task_id == task.id).with_for_update()
     ).one_or_none()
