@@ -52,6 +52,8 @@ class TaskOptions:
     expires_in: float | None = None
     concurrency_limit: int | None = None  # running at once, across all workers
     rate_limit: RateLimit | None = None
+    # Never share a commit group: for handlers that hold row locks while they wait on another service.
+    commits_alone: bool = False
 
     @property
     def is_limited(self) -> bool:
@@ -138,8 +140,15 @@ class TaskRegistry:
         expires_in: float | None = None,
         concurrency_limit: int | None = None,
         rate_limit: RateLimit | None = None,
+        commits_alone: bool = False,
     ) -> Callable[[Handler], TaskDefinition]:
-        """Decorator: declare task ``name`` handled by the decorated function."""
+        """Decorator: declare task ``name`` handled by the decorated function.
+
+        ``commits_alone=True`` runs each of its tasks in a transaction of its own instead of a commit
+        group. Use it for a handler that calls another service (a payment gateway, a carrier) while it
+        holds row locks: in a group, the locks taken by the tasks before it would be held through that
+        call, and the locks it takes would be held through the tasks after it.
+        """
         options = TaskOptions(
             queue=queue,
             priority=priority,
@@ -147,6 +156,7 @@ class TaskRegistry:
             expires_in=expires_in,
             concurrency_limit=concurrency_limit,
             rate_limit=rate_limit,
+            commits_alone=commits_alone,
         )
         if concurrency_limit is not None and concurrency_limit < 1:
             raise ValueError("concurrency_limit must be at least 1")

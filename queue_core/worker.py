@@ -283,7 +283,9 @@ class Worker:
                 self._buffer.put(first)  # leave it for _release_buffered
                 return
             taken = [first]
-            next_task = functools.partial(self._next_buffered, taken)
+            next_task: Callable[[], ClaimedTask | None] = functools.partial(self._next_buffered, taken)
+            if self._commits_alone(first):
+                next_task = _nothing_more
             outcomes: list[tuple[ClaimedTask, str]] = []
             try:
                 outcomes = self._runner.run_group(
@@ -311,8 +313,15 @@ class Worker:
             task = self._buffer.get_nowait()
         except local_queue.Empty:
             return None
+        if self._commits_alone(task):
+            self._buffer.put(task)  # it gets a transaction of its own; this group closes here
+            return None
         taken.append(task)
         return task
+
+    def _commits_alone(self, task: ClaimedTask) -> bool:
+        options = self._options.get(task.name)
+        return options is not None and options.commits_alone
 
     def _forget(self, task: ClaimedTask) -> None:
         with self._held_lock:
@@ -474,6 +483,11 @@ class Worker:
             if result.deleted == 0:
                 break
         return total
+
+
+def _nothing_more() -> ClaimedTask | None:
+    """``next_task`` for a group that must hold one task only."""
+    return None
 
 
 def _closes_after(seconds: float) -> Callable[[], bool]:
