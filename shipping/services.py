@@ -65,12 +65,20 @@ def cancel_shipment_for_order(session: Session, order_id: uuid.UUID) -> Shipment
     """Withdraw the order's shipment if the carrier does not have it yet; returns it (None if none).
 
     A ready or batched shipment becomes ``cancelled`` and leaves its batch (the manifest is sent without
-    it). A dispatched one raises ``AlreadyDispatched``, so the caller's whole cancellation rolls back.
-    A cancelled one is left as it is. The row is locked first, so a manifest task sending it right now
-    either finishes before (and this raises) or finds it withdrawn.
+    it). A dispatched one raises ``AlreadyDispatched`` (answered 409: too late), so the caller's whole
+    cancellation rolls back. A cancelled one is left as it is.
+
+    The row is taken with ``FOR UPDATE NOWAIT``: this never waits for a manifest task. That task locks
+    its shipments, books them with the carrier, then (through ``ShipmentDispatched``) locks their orders,
+    while the caller already holds the order: waiting here would be a deadlock, and with the wrong winner
+    the carrier would have a parcel the shop had cancelled. So a manifest in flight makes this fail at
+    once with PostgreSQL's ``LockNotAvailable`` (a SQLAlchemy ``OperationalError``; the API answers 409
+    with ``Retry-After: 1``), and the cancellation sent again finds the shipment dispatched (and raises
+    ``AlreadyDispatched``) or, if the manifest task failed, still withdrawable. (SQLite ignores NOWAIT;
+    there one writer at a time keeps the two apart.)
     """
     shipment = session.scalars(
-        select(Shipment).where(Shipment.order_id == order_id).with_for_update()
+        select(Shipment).where(Shipment.order_id == order_id).with_for_update(nowait=True)
     ).one_or_none()
     if shipment is None or shipment.shipment_state is ShipmentState.CANCELLED:
         return shipment

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
+from collections.abc import Sequence
 
 import pytest
+from psycopg.errors import LockNotAvailable
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from queue_core import TaskRegistry, TaskState, state_of
-from shipping import services
+from shipping import carrier, services
 from shipping.events import ShipmentDispatched
 from shipping.models import AlreadyDispatched, ShipmentState
 from tests.integration.shipping.conftest import dispatch, load, ready_shipments
 from tests.support.domain import EventRecorder, recording_session
-from tests.support.inprocess import run_until_idle
+from tests.support.inprocess import run_until_idle, running_worker, wait_for, wait_until_set
 
 
 def cancel_order(engine: Engine, recorder: EventRecorder, shipment_id: uuid.UUID) -> None:
@@ -95,3 +100,49 @@ def test_cancelling_twice_or_for_an_order_without_a_shipment_does_nothing(
 
     [shipment] = load(engine, [shipment_id])
     assert shipment.shipment_state is ShipmentState.CANCELLED
+
+
+class CarrierOnThePhone:
+    """The real carrier's booking, held open until the test lets it answer (a manifest in flight)."""
+
+    def __init__(self) -> None:
+        self.booking = threading.Event()
+        self.answer = threading.Event()
+
+    def __call__(self, manifest_key: str, parcels: Sequence[carrier.Parcel]) -> carrier.Manifest:
+        self.booking.set()
+        wait_until_set(self.answer, "the test letting the carrier answer")
+        return BOOK_MANIFEST(manifest_key, parcels)
+
+
+BOOK_MANIFEST = carrier.book_manifest
+
+
+@pytest.mark.postgres_only  # SQLite ignores NOWAIT: there one writer at a time keeps the two apart
+def test_cancelling_while_its_manifest_is_with_the_carrier_is_refused_at_once_then_too_late(
+    engine: Engine, recorder: EventRecorder, manual_registry: TaskRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_the_phone = CarrierOnThePhone()
+    monkeypatch.setattr(carrier, "book_manifest", on_the_phone)
+    [shipment_id] = ready_shipments(engine, recorder, 1)
+    dispatch(engine, recorder)
+
+    with running_worker(engine, manual_registry, session_info={"reactions": recorder}):
+        wait_until_set(on_the_phone.booking, "the manifest task calling the carrier")
+        started = time.monotonic()
+        with pytest.raises(OperationalError) as refused:
+            cancel_order(engine, recorder, shipment_id)
+        assert isinstance(refused.value.orig, LockNotAvailable)
+        assert time.monotonic() - started < 0.5, "cancelling must not wait for the manifest task's lock"
+
+        on_the_phone.answer.set()
+        wait_for(
+            lambda: load(engine, [shipment_id])[0].shipment_state is ShipmentState.DISPATCHED,
+            what="the manifest in flight being recorded",
+        )
+
+    with pytest.raises(AlreadyDispatched):  # sent again: the carrier has the parcel, it is too late
+        cancel_order(engine, recorder, shipment_id)
+    [shipment] = load(engine, [shipment_id])
+    assert shipment.shipment_state is ShipmentState.DISPATCHED
+    assert [e.shipment_id for e in recorder.of_type(ShipmentDispatched)] == [shipment_id]
