@@ -1,6 +1,6 @@
 """queue_core: a transactional task queue on PostgreSQL (and SQLite) built for the inverted pattern.
 
-Business rows keep the ID of the task that processes them (``orders.processing_task_id``); tasks carry
+Business rows keep the ID of the task that processes them (``payments.processing_task_id``); tasks carry
 no business IDs. This package knows no business word. Its promises, each proved by a test against a
 real PostgreSQL (tests/integration/queue_core/):
 

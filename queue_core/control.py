@@ -1,7 +1,7 @@
 """Acting on tasks from outside a worker: cancel, re-queue. Each joins the caller's transaction.
 
 Because they take the caller's session, a business operation and the task operation commit together:
-cancelling an order and cancelling the task its ``processing_task_id`` points at is one transaction.
+cancelling a payment and cancelling the task its ``processing_task_id`` points at is one transaction.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Inverted references: business columns that hold task IDs, registered without queue_core knowing them.
 
-A business package registers its columns (``Order.processing_task_id``); the queue then can
+A business package registers its columns (``Payment.processing_task_id``); the queue then can
 - list the rows that point at a task (``referencing_rows``),
 - refuse to prune a finished task that a row still points at, or null that row's pointer, per column
   (``OnPrune``; used by ``maintenance.prune``; an unsuccessful task is kept even for SET_NULL columns, so
@@ -69,7 +69,7 @@ class TaskReference:
         on_prune: OnPrune = OnPrune.KEEP,
         repair: RepairFunction | None = None,
     ) -> TaskReference:
-        """Build from a mapped attribute (``Order.processing_task_id``) or a Core column."""
+        """Build from a mapped attribute (``Payment.processing_task_id``) or a Core column."""
         core_column = column if isinstance(column, Column) else column.property.columns[0]
         if not isinstance(core_column, Column) or not isinstance(core_column.table, Table):
             raise TypeError(f"{column!r} is not a column of a table")

@@ -7,6 +7,8 @@ The registry also holds the one task the composition root owns: repairing dangli
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 from sqlalchemy.orm import Session
 
@@ -14,6 +16,8 @@ import orders.tasks
 import payments.tasks
 import shipping.tasks
 from queue_core import RunningTask, TaskRegistry, repair_dangling
+
+log = logging.getLogger(__name__)
 
 REGISTRY_CONFIG_KEY = "TASK_REGISTRY"
 REPAIR_EVERY_SECONDS = 5.0
@@ -32,9 +36,15 @@ def build_registry() -> TaskRegistry:
 
         A handler that runs out of attempts usually settles its row itself; this catches the rest (a
         worker killed during the last attempt, a task cancelled or expired by an operator), so that no
-        business object stays stuck behind a dead task.
+        business object stays stuck behind a dead task. Each column is repaired in a savepoint of its
+        own: one that fails (and is logged, and tried again next time) does not hold up the others.
         """
-        repair_dangling(session, registry.references)
+        for reference in registry.references:
+            try:
+                with session.begin_nested():
+                    repair_dangling(session, [reference])
+            except Exception:
+                log.exception("repairing rows of %s failed; trying again on the next tick", reference.label)
 
     registry.schedule("shop.repair", repair_dangling_references, every=REPAIR_EVERY_SECONDS)
     return registry
