@@ -187,11 +187,23 @@ def _place_sample_orders(web_url: str, count: int) -> list[str]:
             order_id = response.json()["id"]
             placed.append(order_id)
             if n == 2:
-                client.post(f"/api/orders/{order_id}/cancel")
+                _cancel(client, order_id)
     click.echo(
         f"Placed {len(placed)} sample orders (one from a fraud.example address, one cancelled at once)."
     )
     return placed
+
+
+def _cancel(client: httpx.Client, order_id: str) -> None:
+    """Cancel an order, sending the request again while the shop answers 409 with Retry-After (busy rows)."""
+    for _attempt in range(10):
+        response = client.post(f"/api/orders/{order_id}/cancel")
+        if response.status_code == 409 and "Retry-After" in response.headers:
+            time.sleep(float(response.headers["Retry-After"]))
+            continue
+        response.raise_for_status()
+        return
+    raise click.ClickException(f"could not cancel sample order {order_id}: the shop kept answering 409")
 
 
 def _wait_until_settled(children: Sequence[Child], web_url: str, order_ids: Sequence[str]) -> bool:

@@ -4,7 +4,6 @@ Every context, the real reactions and the real registry (with the shipping dispa
 schedule) run together; only the processes are collapsed into threads. The gateway misbehaves: some
 charges fail transiently, some are declined. Every order must end shipped or cleanly failed, and the
 gateway's ledger must show exactly one capture for each shipped order and none kept for the others.
-The end-to-end suite (tests/e2e) does the same with real processes and kills them.
 """
 
 from __future__ import annotations
