@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup
 
 from shop import migrations
 from shop.app import create_app
 from shop.cli_database import checked_database_url, explained_database_errors
+from shop.config import SettingsError
 from shop.demo_command import demo_command
 from shop.gateway_command import gateway_command
 from shop.queue_commands import queue
@@ -28,7 +29,15 @@ def upgrade_command() -> None:
     click.echo(f"Database at {shown_url} is at the newest schema.")
 
 
-main = FlaskGroup(create_app=create_app, help="Run and manage the shop.")
+def create_app_for_commands() -> Flask:
+    """``create_app``, with a settings mistake told in one line (``Error: GATEWAY_URL=...``)."""
+    try:
+        return create_app()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+main = FlaskGroup(create_app=create_app_for_commands, help="Run and manage the shop.")
 main.add_command(db)
 main.add_command(worker_command)
 main.add_command(queue)

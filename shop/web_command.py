@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from shop.config import REPO_ROOT
+from shop.config import REPO_ROOT, Settings, SettingsError
 
 GUNICORN_CONFIG = REPO_ROOT / "deploy" / "gunicorn.conf.py"
 APP_FACTORY = "shop.app:create_app()"
@@ -29,6 +29,10 @@ APP_FACTORY = "shop.app:create_app()"
 )
 def web_command(host: str, port: int, workers: int | None) -> None:
     """Serve the shop's web app and API with gunicorn until SIGTERM or SIGINT."""
+    try:
+        Settings.from_env()  # fail here, in one line, rather than in every gunicorn worker's boot
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
     if not GUNICORN_CONFIG.exists():
         raise click.ClickException(f"{GUNICORN_CONFIG} is missing; run this from a checkout of the project")
     argv = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), "--bind", f"{host}:{port}"]

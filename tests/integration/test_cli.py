@@ -75,3 +75,10 @@ def test_shop_console_script_runs_db_upgrade(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "newest schema" in result.stdout
+
+
+def test_a_bad_setting_in_the_environment_is_one_line_for_every_command() -> None:
+    result = CliRunner().invoke(main, ["db", "upgrade"], env={"GATEWAY_TIMEOUT_SECONDS": "soon"})
+
+    assert result.exit_code == 1
+    assert result.output == "Error: GATEWAY_TIMEOUT_SECONDS='soon' is not a number; set it to e.g. 5\n"

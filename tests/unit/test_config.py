@@ -1,6 +1,8 @@
 from pathlib import Path
 
-from shop.config import DEFAULT_DATABASE_URL, REPO_ROOT, Settings
+import pytest
+
+from shop.config import DEFAULT_DATABASE_URL, REPO_ROOT, Settings, SettingsError
 
 
 def test_database_defaults_to_an_sqlite_file_under_var() -> None:
@@ -31,3 +33,32 @@ def test_urls_naming_a_driver_are_kept_as_given(tmp_path: Path) -> None:
         Settings.from_env({"DATABASE_URL": "postgresql+psycopg://clerk@db/shop"}).database_url
         == "postgresql+psycopg://clerk@db/shop"
     )
+
+
+def test_gateway_and_readiness_settings_come_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "GATEWAY_URL": "http://psp.internal:9000/",
+            "GATEWAY_TIMEOUT_SECONDS": "2.5",
+            "READY_MAX_DUE_TASKS": "500",
+            "READY_MAX_OLDEST_DUE_SECONDS": "30",
+        }
+    )
+
+    assert settings.gateway_url == "http://psp.internal:9000"
+    assert settings.gateway_timeout_seconds == 2.5
+    assert (settings.ready_max_due_tasks, settings.ready_max_oldest_due_seconds) == (500, 30.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "complaint"),
+    [
+        ("GATEWAY_TIMEOUT_SECONDS", "x", "GATEWAY_TIMEOUT_SECONDS='x' is not a number; set it to e.g. 5"),
+        ("READY_MAX_DUE_TASKS", "-3", "READY_MAX_DUE_TASKS='-3' must be positive; set it to e.g. 10000"),
+    ],
+)
+def test_a_bad_number_in_the_environment_is_named_with_its_fix(name: str, value: str, complaint: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({name: value})
+
+    assert str(raised.value) == complaint
