@@ -52,7 +52,11 @@ class InvalidTransition(Exception):  # noqa: N818 - reads as the problem it name
 
 
 class Product(OrdersBase):
-    """A product that can be ordered, with its stock. ``reserved`` counts units promised to open orders."""
+    """A product that can be ordered, with its stock.
+
+    ``on_hand`` counts the units the warehouse received, ``reserved`` the units sold (promised to an open
+    order, or shipped); ``on_hand - reserved`` is what can still be ordered. Shipping changes neither.
+    """
 
     __tablename__ = "products"
     __table_args__ = (
@@ -151,7 +155,7 @@ class Order(OrdersBase):
         self.stock_reserved_at = at
 
     def record_stock_released(self) -> None:
-        """Its units are no longer held (given back, or shipped): releasing again finds nothing to release."""
+        """Its units were given back (the order ended unshipped): releasing again finds nothing to release."""
         self.stock_reserved_at = None
 
     def check_deletable(self) -> None:

@@ -165,10 +165,14 @@ def mark_payment_failed(session: Session, order_id: uuid.UUID, reason: str) -> O
 
 
 def mark_shipped(session: Session, order_id: uuid.UUID) -> Order:
-    """Reaction to the carrier taking the parcel: the reserved units leave the stock for good."""
+    """Reaction to the carrier taking the parcel; locks the order only, never a ``products`` row.
+
+    The order's units were counted as sold when they were reserved, and stay so (see ``orders.stock``):
+    shipping changes what is available by nothing. This runs inside the manifest task for a whole batch
+    of orders; touching stock here would lock products in shipment order and deadlock with reservations.
+    """
     order = _locked(session, order_id)
     order.mark_shipped()
-    stock.consume(session, order)
     return order
 
 

@@ -1,7 +1,12 @@
-"""Holding, giving back and shipping units of stock, with SQL that cannot oversell.
+"""Holding and giving back units of stock, with SQL that cannot oversell.
 
-``products.reserved`` counts the units promised to open orders; ``on_hand - reserved`` is what can still
-be sold. A reservation is one guarded UPDATE per line::
+``products.on_hand`` counts the units the warehouse received; ``products.reserved`` counts the units sold,
+promised to an open order or already shipped; ``on_hand - reserved`` is what can still be sold. Shipping
+changes neither: a shipped unit stays counted in both, so what is available is the same before and after
+the carrier takes it. That keeps the manifest task (which marks many orders shipped at once) off the
+``products`` rows: it would lock them in shipment order while reservations lock them in SKU order, and
+the two would deadlock. A unit leaves ``reserved`` only when its order ends without shipping (rejected,
+payment failed, cancelled, deleted). A reservation is one guarded UPDATE per line::
 
     UPDATE products SET reserved = reserved + :q WHERE sku = :sku AND on_hand - reserved >= :q
 
@@ -58,20 +63,6 @@ def release(session: Session, order: Order) -> None:
             update(Product)
             .where(Product.sku == sku)
             .values(reserved=Product.reserved - quantity)
-            .execution_options(synchronize_session=False)
-        )
-    order.record_stock_released()
-
-
-def consume(session: Session, order: Order) -> None:
-    """The reserved units left the warehouse: they are neither on hand nor reserved any more."""
-    if order.stock_reserved_at is None:
-        return
-    for sku, quantity in quantities_by_sku(order):
-        session.execute(
-            update(Product)
-            .where(Product.sku == sku)
-            .values(on_hand=Product.on_hand - quantity, reserved=Product.reserved - quantity)
             .execution_options(synchronize_session=False)
         )
     order.record_stock_released()

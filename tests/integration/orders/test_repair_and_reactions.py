@@ -113,18 +113,31 @@ def awaiting_payment(engine: Engine, recorder: EventRecorder, lines: list[tuple[
     return order_id
 
 
-def test_a_paid_order_that_ships_takes_its_units_out_of_stock(
+def test_shipping_an_order_leaves_what_is_available_unchanged_and_touches_no_product_row(
     engine: Engine, recorder: EventRecorder
 ) -> None:
     order_id = awaiting_payment(engine, recorder, [("WOBBLY-TABLE", 2)])
     with recording_session(engine, recorder) as session:
         services.mark_paid(session, order_id)
     assert load(engine, order_id).order_state is OrderState.PAID
-    with recording_session(engine, recorder) as session:
-        services.mark_shipped(session, order_id)
+    sold = stock_of(engine, "WOBBLY-TABLE")
+    assert sold == (1_000_000, 2)  # received, sold: 999,998 available
+
+    statements: list[str] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement.lower())
+
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        with recording_session(engine, recorder) as session:
+            services.mark_shipped(session, order_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
 
     assert load(engine, order_id).order_state is OrderState.SHIPPED
-    assert stock_of(engine, "WOBBLY-TABLE") == (999_998, 0)
+    assert stock_of(engine, "WOBBLY-TABLE") == sold  # shipped units stay counted as sold
+    assert statements and not [statement for statement in statements if "products" in statement]
 
 
 def test_a_failed_payment_ends_the_order_and_gives_its_stock_back(
