@@ -2,10 +2,17 @@
 
 Input schemas refuse unknown fields and say, per field, what is wrong; flask-smorest answers 422 with
 those messages. Prices never appear in input: they come from the catalogue.
+
+Every string that reaches the database is checked for characters it cannot store or that have no place
+in the field: PostgreSQL refuses a NUL in text, and a lone surrogate (JSON allows ``"\ud800"``) cannot be
+encoded as UTF-8. Either would otherwise be a 500; here it is a 422 naming the field. SKUs, countries
+and idempotency keys are held to a pattern; an email, which may hold any letter, to no control
+character and no surrogate.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -15,13 +22,26 @@ from orders.models import OrderState
 MAX_LINES = 20
 MAX_QUANTITY = 100
 MAX_PAGE = 100
+SKU_PATTERN = r"^[A-Z0-9-]{1,40}\Z"
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}\Z"  # visible ASCII: what a header carries without surprises
+
+
+def _storable_text(value: str) -> None:
+    """Refuse control characters (NUL included) and lone surrogates: text the database cannot hold."""
+    if any(unicodedata.category(character) in ("Cc", "Cs") for character in value):
+        raise ValidationError("Must not contain control characters or unpaired surrogates.")
 
 
 class LineIn(Schema):
     class Meta:
         unknown = RAISE
 
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    sku = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            SKU_PATTERN, error="Must be 1 to 40 upper-case letters, digits or hyphens, like CRUNCHY-ARMCHAIR."
+        ),
+    )
     quantity = fields.Integer(
         required=True,
         strict=True,
@@ -35,7 +55,7 @@ class PlaceOrderIn(Schema):
     class Meta:
         unknown = RAISE
 
-    customer_email = fields.Email(required=True, validate=validate.Length(max=254))
+    customer_email = fields.Email(required=True, validate=[validate.Length(max=254), _storable_text])
     shipping_country = fields.String(
         required=True,
         validate=validate.Regexp(r"^[A-Z]{2}\Z", error="Must be two upper-case letters (ISO 3166), like DE."),
@@ -60,7 +80,12 @@ class IdempotencyKeyIn(Schema):
     """The optional ``Idempotency-Key`` header: the same key and body give back the first order."""
 
     idempotency_key = fields.String(
-        data_key="Idempotency-Key", load_default=None, validate=validate.Length(min=1, max=255)
+        data_key="Idempotency-Key",
+        load_default=None,
+        validate=validate.Regexp(
+            IDEMPOTENCY_KEY_PATTERN,
+            error="Must be 1 to 255 visible ASCII characters (no spaces or control characters), like a UUID.",
+        ),
     )
 
 

@@ -80,8 +80,18 @@ def test_a_key_reused_with_another_body_is_refused_naming_the_header(client: Fla
     assert list(field_errors(response, "headers")) == ["Idempotency-Key"]
 
 
-@pytest.mark.parametrize("key", ["", "k" * 256])
-def test_an_idempotency_key_must_be_1_to_255_characters(client: FlaskClient, key: str) -> None:
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("k" * 256, id="256-characters"),
+        pytest.param("basket\x00CRUNCHY", id="nul"),
+        pytest.param("basket\x07CRUNCHY", id="control-character"),
+        pytest.param("basket CRUNCHY", id="space"),
+        pytest.param("basket-CRÜNCHY", id="not-ascii"),
+    ],
+)
+def test_an_idempotency_key_must_be_1_to_255_visible_ascii_characters(client: FlaskClient, key: str) -> None:
     response = post_order(client, **{"Idempotency-Key": key})
     assert list(field_errors(response, "headers")) == ["Idempotency-Key"]
 
@@ -96,10 +106,15 @@ BAD_FIELDS = [
     pytest.param(with_changes(customer_email="not-an-email"), "customer_email", id="email-format"),
     pytest.param(with_changes(customer_email=f"{'a' * 250}@example.com"), "customer_email", id="email-long"),
     pytest.param(with_changes(customer_email=42), "customer_email", id="email-type"),
+    pytest.param(with_changes(customer_email="ada\x00@example.com"), "customer_email", id="email-nul"),
+    pytest.param(with_changes(customer_email="ada@\ud800.example"), "customer_email", id="email-surrogate"),
+    pytest.param(with_changes(customer_email='"ada\x01"@example.com'), "customer_email", id="email-control"),
     pytest.param(with_changes(shipping_country="de"), "shipping_country", id="country-lower-case"),
     pytest.param(with_changes(shipping_country="DEU"), "shipping_country", id="country-three-letters"),
     pytest.param(with_changes(shipping_country="D1"), "shipping_country", id="country-digit"),
     pytest.param(with_changes(shipping_country="DE\n"), "shipping_country", id="country-newline"),
+    pytest.param(with_changes(shipping_country="D\x00"), "shipping_country", id="country-nul"),
+    pytest.param(with_changes(shipping_country="D\udc00"), "shipping_country", id="country-surrogate"),
     pytest.param(with_changes(lines=[]), "lines", id="no-lines"),
     pytest.param(
         with_changes(lines=[{"sku": f"SKU-{n}", "quantity": 1} for n in range(21)]), "lines", id="21-lines"
@@ -117,6 +132,10 @@ BAD_FIELDS = [
     pytest.param(with_changes(lines=[{"sku": "TINY-TEAPOT"}]), "lines", id="quantity-missing"),
     pytest.param(with_changes(lines=[{"sku": "", "quantity": 1}]), "lines", id="sku-empty"),
     pytest.param(with_changes(lines=[{"sku": "X" * 41, "quantity": 1}]), "lines", id="sku-long"),
+    pytest.param(with_changes(lines=[{"sku": "TINY-TEAPOT\x00", "quantity": 1}]), "lines", id="sku-nul"),
+    pytest.param(with_changes(lines=[{"sku": "TINY-\ud800", "quantity": 1}]), "lines", id="sku-surrogate"),
+    pytest.param(with_changes(lines=[{"sku": "tiny-teapot", "quantity": 1}]), "lines", id="sku-lower-case"),
+    pytest.param(with_changes(lines=[{"sku": "TINY TEAPOT", "quantity": 1}]), "lines", id="sku-space"),
     pytest.param(
         with_changes(lines=[{"sku": "TINY-TEAPOT", "quantity": 1, "unit_price_cents": 1}]),
         "lines",
@@ -140,6 +159,18 @@ def test_every_bad_field_is_named_with_a_message(
     errors = field_errors(response)
     assert list(errors) == [field]
     assert errors[field]  # a message (or, for a line, the messages per line and field)
+
+
+def test_a_sku_outside_the_sku_alphabet_is_a_422_naming_the_line_field_and_the_format(
+    client: FlaskClient,
+) -> None:
+    response = post_order(client, with_changes(lines=[{"sku": "CRUNCHY\x00ARMCHAIR", "quantity": 1}]))
+
+    assert field_errors(response) == {
+        "lines": {
+            "0": {"sku": ["Must be 1 to 40 upper-case letters, digits or hyphens, like CRUNCHY-ARMCHAIR."]}
+        }
+    }
 
 
 def test_a_body_that_is_not_an_object_is_refused(client: FlaskClient) -> None:
