@@ -102,9 +102,13 @@ def cancel_order(order_id: uuid.UUID) -> dict[str, Any]:
 @blp.delete("/orders/<uuid:order_id>")
 @blp.response(204)
 @blp.alt_response(404, description="No such order.")
-@blp.alt_response(409, description="Money is or was involved: the order must stay.")
+@blp.alt_response(
+    409,
+    description="The order reached payment (awaiting payment, paid, shipped, payment failed or cancelled): "
+    "money is or may have been involved, so the order and its Idempotency-Key stay.",
+)
 def delete_order(order_id: uuid.UUID) -> None:
-    """Erase an order still screening or ended without payment; its tasks, if any, will find nothing."""
+    """Erase an order still screening or rejected (it never reached payment); its tasks will find nothing."""
     session = db()
     _found(lambda: services.delete_order(session, order_id))
     session.commit()

@@ -40,10 +40,11 @@ class OrderState(enum.StrEnum):
 FINAL_ORDER_STATES = frozenset(
     {OrderState.SHIPPED, OrderState.REJECTED, OrderState.PAYMENT_FAILED, OrderState.CANCELLED}
 )
-# Never charged, or finished without money changing hands: nothing refers to such an order elsewhere.
-DELETABLE_ORDER_STATES = frozenset(
-    {OrderState.SCREENING, OrderState.REJECTED, OrderState.PAYMENT_FAILED, OrderState.CANCELLED}
-)
+# Never reached payment: no other context holds a record of such an order, and no money was ever asked
+# for. A cancelled or payment-failed order may have had a charge (captured then refunded, or a key voided
+# at the gateway); it stays, as the record of that money, and keeps its Idempotency-Key, so a retried POST
+# with that key gets the old order back instead of placing and charging a new one.
+DELETABLE_ORDER_STATES = frozenset({OrderState.SCREENING, OrderState.REJECTED})
 _STATE_LIST = ", ".join(f"'{state.value}'" for state in OrderState)
 
 
@@ -159,7 +160,7 @@ class Order(OrdersBase):
         self.stock_reserved_at = None
 
     def check_deletable(self) -> None:
-        """An order may be erased before money is involved or after it ended without any."""
+        """Only an order that never reached payment may be erased: still screening, or rejected."""
         self._require(DELETABLE_ORDER_STATES, "be deleted")
 
     def _require(self, allowed: frozenset[OrderState] | set[OrderState], action: str) -> None:

@@ -136,7 +136,9 @@ def cancel_order(session: Session, order_id: uuid.UUID) -> Order:
 
 
 def delete_order(session: Session, order_id: uuid.UUID) -> None:
-    """Erase an order that never reached payment, or ended without money involved; its stock is released.
+    """Erase an order that never reached payment (screening or rejected); its stock is released.
+
+    Any later order stays: a payment may have been asked for (see ``DELETABLE_ORDER_STATES``).
 
     Its screening tasks are deliberately left alone: when they run they find no order pointing at them
     and end ``discarded`` after one attempt. That is the inverted pattern's answer to "the object was

@@ -290,6 +290,20 @@ def test_deleting_an_order_is_204_and_then_it_is_gone(client: FlaskClient) -> No
     assert client.get(location).status_code == 404
 
 
+def test_a_cancelled_order_cannot_be_deleted_409_and_its_key_still_replays_it(client: FlaskClient) -> None:
+    key = {"Idempotency-Key": "basket-CRUNCHY-CANCELLED"}
+    placed = post_order(client, **key)
+    location = placed.headers["Location"]
+    assert client.post(f"{location}/cancel").status_code == 200
+
+    response = client.delete(location)
+    assert response.status_code == 409
+    assert "cannot be deleted" in response.get_json()["message"]
+    again = post_order(client, **key)  # a retried POST gets the old order, never a new one to charge
+    assert (again.status_code, again.headers["Location"]) == (202, location)
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
 def test_an_order_awaiting_payment_cannot_be_deleted_409(app: Flask, client: FlaskClient) -> None:
     location = post_order(client).headers["Location"]
     screen(app)

@@ -174,20 +174,36 @@ def test_deleting_a_screening_order_gives_back_the_stock_already_reserved(
     assert (row["state"], row["attempts"]) == ("discarded", 1)
 
 
-@pytest.mark.parametrize("how", ["rejected", "cancelled"])
-def test_finished_orders_without_money_involved_can_be_deleted(
-    engine: Engine, recorder: EventRecorder, how: str
+def test_a_rejected_order_never_reached_payment_and_can_be_deleted(
+    engine: Engine, recorder: EventRecorder
 ) -> None:
-    order_id = place(
-        engine, recorder, customer_email="mallory@fraud.example" if how == "rejected" else "a@b.c"
-    )
-    if how == "rejected":
-        work(engine, recorder)
-    else:
-        cancel(engine, recorder, order_id)
+    order_id = place(engine, recorder, customer_email="mallory@fraud.example")
+    work(engine, recorder)
+    assert load(engine, order_id).order_state is OrderState.REJECTED
 
     delete(engine, recorder, order_id)
     assert not order_exists(engine, order_id)
+
+
+# A cancelled order is kept even when cancelled while screening: its state does not say whether a payment
+# was asked for, and keeping its key is what stops a retried POST from placing (and charging) a new order.
+@pytest.mark.parametrize("how", ["cancelled awaiting payment", "payment failed", "cancelled screening"])
+def test_a_cancelled_or_payment_failed_order_cannot_be_deleted_and_keeps_its_key(
+    engine: Engine, recorder: EventRecorder, how: str
+) -> None:
+    order_id = place(engine, recorder, idempotency_key="basket-HEAVY-BOOKSHELF-7")
+    if how != "cancelled screening":
+        work(engine, recorder)  # awaiting payment: the payments context has been asked to charge
+    if how == "payment failed":
+        with recording_session(engine, recorder) as session:
+            services.mark_payment_failed(session, order_id, "card declined")
+    else:
+        cancel(engine, recorder, order_id)
+
+    with pytest.raises(InvalidTransition, match="it cannot be deleted"):
+        delete(engine, recorder, order_id)
+    assert order_exists(engine, order_id)
+    assert load(engine, order_id).idempotency_key == "basket-HEAVY-BOOKSHELF-7"
 
 
 def test_an_order_awaiting_payment_cannot_be_deleted(engine: Engine, recorder: EventRecorder) -> None:

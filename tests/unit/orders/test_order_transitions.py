@@ -132,14 +132,9 @@ def test_cancelling_records_why() -> None:
 
 
 @pytest.mark.parametrize("state", ALL_STATES)
-def test_only_orders_without_money_involved_may_be_deleted(state: OrderState) -> None:
+def test_only_orders_that_never_reached_payment_may_be_deleted(state: OrderState) -> None:
     order = order_in(state)
-    deletable = state in {
-        OrderState.SCREENING,
-        OrderState.REJECTED,
-        OrderState.PAYMENT_FAILED,
-        OrderState.CANCELLED,
-    }
+    deletable = state in {OrderState.SCREENING, OrderState.REJECTED}
     if deletable:
         order.check_deletable()
     else:
