@@ -26,7 +26,16 @@ from payments.gateway_client import (
     GatewayRejected,
 )
 from payments.models import Payment, PaymentState
-from queue_core import DanglingReference, Discard, RetryPolicy, RunningTask, TaskRegistry
+from queue_core import (
+    UNSUCCESSFUL_STATES,
+    DanglingReference,
+    Discard,
+    RetryPolicy,
+    RunningTask,
+    TaskRegistry,
+    TaskState,
+    states_of,
+)
 
 GATEWAY_KEY = "payment_gateway"  # Session.info key under which the composition root puts its GatewayClient
 
@@ -159,11 +168,23 @@ registry.track_reference(Payment.refund_task_id, repair=repair_refund_references
 
 
 def _locked_if_still_pointing(session: Session, reference: DanglingReference) -> Payment | None:
-    # The search that found the row ran before this lock: a handler may have moved the payment on since.
+    """The payment, locked, if it still points at the reported task and that task is still dead.
+
+    The search that found the row ran before this lock: since then a handler may have moved the payment
+    on, or an operator may have re-queued the dead task (it is pending, running or even succeeded again).
+    Either way the row is not this repair's to touch any more, so it is read again, after the lock.
+    """
     payment = session.get(Payment, reference.primary_key["id"], with_for_update=True, populate_existing=True)
     if payment is None or getattr(payment, reference.column) != reference.task_id:
         return None
+    if not _is_dead(states_of(session, [reference.task_id]).get(reference.task_id)):
+        return None
     return payment
+
+
+def _is_dead(state: TaskState | None) -> bool:
+    """Missing (None) or unsuccessful: the task will never answer for this payment."""
+    return state is None or state in UNSUCCESSFUL_STATES
 
 
 def _failed(payment: Payment) -> events.PaymentFailed:

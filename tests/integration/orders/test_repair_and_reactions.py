@@ -10,7 +10,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
 import queue_core
-from orders import services
+from orders import services, tasks
 from orders.models import InvalidTransition, OrderState
 from orders.services import OrderNotFound
 from orders.tasks import registry
@@ -102,6 +102,32 @@ def test_a_dead_screening_task_is_repaired_like_a_cancelled_one(
     assert (
         order.failure_reason == f"fraud screening did not complete: task {placed.fraud_check_task_id} is dead"
     )
+
+
+def test_a_repair_leaves_alone_an_order_whose_task_an_operator_requeued_since_it_was_found(
+    engine: Engine, recorder: EventRecorder
+) -> None:
+    order_id = place(engine, recorder, lines=[("SHINY-LAMP", 1)])
+    placed = load(engine, order_id)
+    assert placed.fraud_check_task_id is not None
+    with Session(engine) as session, session.begin():  # an operator cancels the task, not the order
+        queue_core.cancel(session, placed.fraud_check_task_id)
+    with engine.connect() as connection:
+        found = find_dangling(connection, registry.references)  # the repair's search...
+    assert [(ref.column, ref.task_state) for ref in found] == [("fraud_check_task_id", "cancelled")]
+    with Session(engine) as session, session.begin():  # ...then the operator thinks again and re-queues it
+        assert queue_core.requeue(session, placed.fraud_check_task_id) is TaskState.PENDING
+
+    with recording_session(engine, recorder) as session:
+        tasks.repair_fraud_check(session, found)  # ...then the repair locks the row
+
+    order = load(engine, order_id)
+    assert (order.order_state, order.fraud_check_task_id) == (
+        OrderState.SCREENING,
+        placed.fraud_check_task_id,
+    )
+    work(engine, recorder)  # the re-queued task screens the order, which passes
+    assert load(engine, order_id).order_state is OrderState.AWAITING_PAYMENT
 
 
 # -- reactions -------------------------------------------------------------------------------------------

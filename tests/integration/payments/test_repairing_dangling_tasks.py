@@ -18,7 +18,7 @@ from payments import tasks
 from payments.events import PaymentFailed, PaymentRefunded
 from payments.gateway_client import ChargeOutcome, GatewayClient, RefundOutcome
 from payments.models import Payment, PaymentState
-from queue_core import DanglingReference, TaskState, cancel, find_dangling, repair_dangling
+from queue_core import DanglingReference, TaskState, cancel, find_dangling, repair_dangling, requeue
 from queue_core.models import task_table
 from tests.integration.payments.conftest import GATEWAY_URL, PaymentsDesk, state_of_task
 from tests.support.domain import recording_session
@@ -164,3 +164,56 @@ def test_a_refund_whose_task_died_gets_a_fresh_task_and_happens(desk: PaymentsDe
     assert (payment.payment_state, payment.refund_task_id) == (PaymentState.REFUNDED, None)
     assert desk.gateway.statuses(requested.id) == ["refunded"]
     assert desk.recorder.events == [PaymentRefunded(order_id=payment.order_id, payment_id=payment.id)]
+
+
+def test_a_repair_leaves_alone_a_payment_whose_dead_charge_task_an_operator_requeued_since_it_was_found(
+    desk: PaymentsDesk,
+) -> None:
+    broken = BrokenUntilFixed(desk)
+    desk.client = broken
+    requested = desk.request()
+    desk.work()
+    found = dangling(desk)  # the repair's search...
+    assert [ref.task_state for ref in found] == ["dead"]
+    with Session(desk.engine) as session, session.begin():  # ...then an operator re-queues the task
+        assert requeue(session, found[0].task_id) is TaskState.PENDING
+
+    with recording_session(desk.engine, desk.recorder, **desk.session_info()) as session:
+        tasks.repair_charge_references(session, found)  # ...then the repair locks the row
+
+    payment = desk.payment(requested.id)
+    assert (payment.payment_state, payment.processing_task_id, payment.refund_task_id) == (
+        PaymentState.PENDING,
+        requested.processing_task_id,
+        None,
+    )
+    assert desk.recorder.events == []
+    broken.fixed = True
+    desk.work()  # the re-queued task charges, as the operator meant
+    assert desk.payment(requested.id).payment_state is PaymentState.CAPTURED
+    assert desk.gateway.statuses(requested.id) == ["captured"]
+
+
+def test_a_repair_gives_no_fresh_refund_task_to_a_payment_whose_dead_one_was_requeued_since_it_was_found(
+    desk: PaymentsDesk,
+) -> None:
+    requested = desk.request()
+    desk.work()
+    broken = BrokenUntilFixed(desk)
+    desk.client = broken
+    refunding = desk.cancel(requested.order_id)
+    assert refunding is not None
+    desk.work()
+    found = dangling(desk)
+    assert [(ref.column, ref.task_state) for ref in found] == [("refund_task_id", "dead")]
+    with Session(desk.engine) as session, session.begin():
+        requeue(session, found[0].task_id)
+
+    with recording_session(desk.engine, desk.recorder, **desk.session_info()) as session:
+        tasks.repair_refund_references(session, found)
+
+    assert desk.payment(requested.id).refund_task_id == refunding.refund_task_id  # no second refund task
+    broken.fixed = True
+    desk.work()
+    assert desk.payment(requested.id).payment_state is PaymentState.REFUNDED
+    assert desk.gateway.statuses(requested.id) == ["refunded"]
