@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import queue_core
+from queue_core import TaskDefinition
 from shipping.models import AlreadyDispatched, InvalidTransition, Shipment, ShipmentState
-from shipping.tasks import send_manifest
 
 __all__ = [
     "AlreadyDispatched",
@@ -86,8 +86,15 @@ def cancel_shipment_for_order(session: Session, order_id: uuid.UUID) -> Shipment
     return shipment
 
 
-def dispatch_ready_shipments(session: Session, *, limit: int = MAX_BATCH_SIZE) -> uuid.UUID | None:
-    """Point up to ``limit`` ready shipments, oldest first, at one new manifest task; returns its ID.
+def dispatch_ready_shipments(
+    session: Session, manifest_task: TaskDefinition, *, limit: int = MAX_BATCH_SIZE
+) -> uuid.UUID | None:
+    """Point up to ``limit`` ready shipments, oldest first, at one new ``manifest_task``; returns its ID.
+
+    The manifest task (``tasks.send_manifest``) is passed in rather than imported: the periodic
+    dispatcher, a task handler, calls this function, so a services module importing the tasks module
+    would make each need the other. Handlers call use cases; use cases are told what to enqueue. This
+    module imports nothing from ``shipping.tasks``, and the one dependency reads top-down.
 
     ``FOR UPDATE SKIP LOCKED`` makes concurrent dispatchers take disjoint sets: rows another dispatcher
     has selected (and not yet committed) are skipped, never waited for or taken twice. When nothing is
@@ -103,7 +110,7 @@ def dispatch_ready_shipments(session: Session, *, limit: int = MAX_BATCH_SIZE) -
     ).all()
     if not ready:
         return None
-    task_id = send_manifest.enqueue(session)
+    task_id = manifest_task.enqueue(session)
     for shipment in ready:
         shipment.join_batch(task_id)
     return task_id

@@ -1,7 +1,8 @@
 """The shipping context's tasks: the periodic dispatcher, the manifest it enqueues, and the batch's repair.
 
 Every ``DISPATCH_EVERY_SECONDS`` the dispatcher points all ready shipments at one new ``send_manifest``
-task (``services.dispatch_ready_shipments``). That task finds its shipments by its own ID, books them
+task (``services.dispatch_ready_shipments``, told which task to enqueue: services never import this
+module, so the two do not need each other). That task finds its shipments by its own ID, books them
 with the carrier under that ID (so a retry books the same manifest) and marks them dispatched, in the
 transaction that completes it. Unlike every other task-ID column, ``shipments.shipping_task_id`` is kept
 afterwards, as the record of which shipments left together; pruning the finished task nulls it.
@@ -25,7 +26,7 @@ from queue_core import (
     TaskState,
     states_of,
 )
-from shipping import carrier, events
+from shipping import carrier, events, services
 from shipping.models import Shipment, ShipmentState
 
 DISPATCH_EVERY_SECONDS = 2.0
@@ -42,12 +43,8 @@ registry = TaskRegistry()
     expires_in=DISPATCH_EVERY_SECONDS * 5,
 )
 def dispatch_shipments(task: RunningTask, session: Session) -> None:
-    """Batch the ready shipments into one manifest task."""
-    # Imported here because services enqueue ``send_manifest``, declared below: the two modules need
-    # each other, and only this handler needs services, only when it runs.
-    from shipping.services import dispatch_ready_shipments
-
-    dispatch_ready_shipments(session)
+    """Batch the ready shipments into one ``send_manifest`` task (declared below, looked up at run time)."""
+    services.dispatch_ready_shipments(session, send_manifest)
 
 
 registry.schedule("shipping.dispatcher", dispatch_shipments, every=DISPATCH_EVERY_SECONDS)
