@@ -65,7 +65,9 @@ CHARGE_RETRY = RetryPolicy(max_attempts=6, base_seconds=0.5, cap_seconds=30)
 REFUND_RETRY = RetryPolicy(max_attempts=20, base_seconds=1, cap_seconds=300)
 
 
-@registry.task("payments.charge", queue="payments", retry=CHARGE_RETRY)
+# Each charge and refund commits alone: its row lock is held while the gateway answers, and must hold up
+# nothing else (see queue_core's ``commits_alone``).
+@registry.task("payments.charge", queue="payments", retry=CHARGE_RETRY, commits_alone=True)
 def charge_payment(task: RunningTask, session: Session) -> None:
     """Charge the payment that points at this task, once, whatever happened to earlier attempts."""
     # The lock is held across the gateway call, on purpose: nobody else may change the payment while its
@@ -105,7 +107,7 @@ def charge_payment(task: RunningTask, session: Session) -> None:
         events.publish(session, _failed(payment))
 
 
-@registry.task("payments.refund", queue="payments", retry=REFUND_RETRY)
+@registry.task("payments.refund", queue="payments", retry=REFUND_RETRY, commits_alone=True)
 def refund_payment(task: RunningTask, session: Session) -> None:
     """Give back a captured charge, or void the key of a payment that ended without one.
 

@@ -50,8 +50,12 @@ def dispatch_shipments(task: RunningTask, session: Session) -> None:
 registry.schedule("shipping.dispatcher", dispatch_shipments, every=DISPATCH_EVERY_SECONDS)
 
 
+# Commits alone: it holds its shipments' locks while the carrier answers (see queue_core's ``commits_alone``).
 @registry.task(
-    "shipping.send_manifest", queue="shipping", retry=RetryPolicy(max_attempts=8, base_seconds=2.0)
+    "shipping.send_manifest",
+    queue="shipping",
+    retry=RetryPolicy(max_attempts=8, base_seconds=2.0),
+    commits_alone=True,
 )
 def send_manifest(task: RunningTask, session: Session) -> None:
     """Book the batch pointing at this task with the carrier, and mark each of its shipments dispatched."""
