@@ -9,10 +9,10 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # The packages that exist so far; the bounded contexts join the checks as they arrive.
 PACKAGES := $(wildcard queue_core shop orders payments shipping gateway_simulator benchmarks)
 
-.PHONY: help venv demo lint format test bench clean
+.PHONY: help venv demo lint format test e2e browser bench clean
 
 help: ## List the targets with what they do
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 venv: $(DEV_STAMP) ## Create .venv with python3 and install the project with its dev tools
 
@@ -37,6 +37,12 @@ format: venv ## Rewrite the code into house style (ruff fixes and formatting)
 
 test: venv lint ## Lint, then run the tests (finds or starts a PostgreSQL itself)
 	$(PYTHON) -m pytest
+
+e2e: venv ## Run only the end-to-end suite: real processes, a throwaway PostgreSQL, faults on purpose
+	$(PYTHON) -m pytest tests/e2e
+
+browser: venv ## Run only the browser tests (Chromium from the system, driven by Playwright)
+	$(PYTHON) -m pytest tests/browser
 
 $(BENCH_STAMP): pyproject.toml $(DEV_STAMP)
 	$(PYTHON) -m pip install --quiet -e '.[dev,bench]'
