@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from shop import api, health, web_database
+from shop import api, health, pages, web_database
 from shop.config import Settings
 
 
@@ -20,4 +20,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     web_database.init_app(app, settings)
     health.init_app(app, settings)
     api.init_app(app)
+    pages.init_app(app)
     return app

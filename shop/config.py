@@ -10,6 +10,9 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{REPO_ROOT / 'var' / 'shop.sqlite3'}"
 DEFAULT_GATEWAY_URL = "http://127.0.0.1:8001"
+MIN_ADMIN_TOKEN_LENGTH = 16
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 class SettingsError(ValueError):
@@ -25,6 +28,10 @@ class Settings:
     gateway_timeout_seconds: float = 5.0  # past this, a charge's outcome is unknown and the task retries
     ready_max_due_tasks: int = 10_000  # /readyz fails when more due tasks than this wait
     ready_max_oldest_due_seconds: float = 300.0  # ... or when the oldest has waited longer than this
+    # The web pages' buttons (place orders, failure injection, retry, cancel) act only for a browser that
+    # signed in with this token, unless demo mode lets anyone act (``shop demo`` turns it on).
+    admin_token: str | None = None
+    demo_mode: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -41,6 +48,8 @@ class Settings:
             ready_max_oldest_due_seconds=_number(
                 environ, "READY_MAX_OLDEST_DUE_SECONDS", cls.ready_max_oldest_due_seconds
             ),
+            admin_token=_admin_token(environ, "SHOP_ADMIN_TOKEN"),
+            demo_mode=_flag(environ, "SHOP_DEMO_MODE"),
         )
 
 
@@ -55,6 +64,30 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise SettingsError(f"{name}={raw!r} must be positive; set it to e.g. {default:g}")
     return value
+
+
+def _admin_token(environ: Mapping[str, str], name: str) -> str | None:
+    raw = environ.get(name)
+    if not raw:
+        return None
+    if len(raw) < MIN_ADMIN_TOKEN_LENGTH or not raw.isascii() or not raw.isprintable() or " " in raw:
+        raise SettingsError(
+            f"{name} must be at least {MIN_ADMIN_TOKEN_LENGTH} visible ASCII characters without spaces; "
+            "set it to e.g. the output of `python3 -c 'import secrets; print(secrets.token_urlsafe())'`"
+        )
+    return raw
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name)
+    if not raw:
+        return False
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise SettingsError(f"{name}={raw!r} is neither true nor false; set it to 1 or 0")
 
 
 def normalize_database_url(url: str) -> str:

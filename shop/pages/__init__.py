@@ -1,0 +1,60 @@
+"""The demo's web pages: watch the inverted pattern at work, in a browser.
+
+Server-rendered Flask templates, one blueprint per page group:
+
+- ``/``              the shop: place an order, place 50 random ones, the gateway's failure injection
+- ``/orders``        orders with every task-ID column, linked to the task and coloured by its state
+- ``/tasks/<id>``    the task explorer: a task's life, its errors, and the business rows pointing at it
+- ``/queue``         the queue dashboard: depth, throughput, workers, dead tasks, dangling references
+- ``/how-it-works``  the classic approach beside the inverted one, linked to the code that does it
+
+The only script (``static/live.js``) refreshes the parts of a page marked ``data-live`` while work runs;
+every file a page loads is served by this app, so the pages work with no internet. Every button is a
+POST form with a CSRF token and, outside demo mode, needs the admin token (``shop.pages.security``).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+
+from shop.pages import (
+    common,
+    dashboard,
+    explorer,
+    how_it_works,
+    order_list,
+    security,
+    shop_front,
+    sign_in,
+)
+
+
+def init_app(app: Flask) -> None:
+    """Register every page group, the CSRF cookie and the template helpers."""
+    security.init_app(app)
+    app.jinja_env.globals.update(csrf_token=security.csrf_token, CSRF_FIELD=security.CSRF_FIELD)
+    app.jinja_env.filters.update(
+        short_id=common.short_id,
+        when=common.when,
+        money=common.money,
+        seconds=common.seconds,
+        ms=common.ms,
+    )
+    for module in (shop_front, order_list, explorer, dashboard, how_it_works, sign_in):
+        app.register_blueprint(module.blueprint)
+
+    @app.errorhandler(security.Refused)
+    def refused(error: security.Refused) -> tuple[str, int]:
+        return common.render("refused.html", error.status, title=error.title, error=error)
+
+    @app.after_request
+    def pages_are_never_cached(response: Response) -> Response:
+        # A page shows live state; a stale copy from a cache would show a task running that finished.
+        if request.blueprint in BLUEPRINTS and response.mimetype == "text/html":
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+BLUEPRINTS = frozenset(
+    {"shop_front", "order_list", "task_explorer", "queue_dashboard", "how_it_works", "sign_in"}
+)

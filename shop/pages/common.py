@@ -1,0 +1,82 @@
+"""What every page shares: the request's session, the settings, the registry's references, and filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from flask import current_app, render_template
+from sqlalchemy.orm import Session
+
+from queue_core import TaskReference
+from shop.config import Settings
+from shop.pages import security
+from shop.tasks import registry_for
+
+REFERENCES_KEY = "shop.pages.references"
+
+
+def db() -> Session:
+    """This request's session (see ``shop.web_database``); a page that changes something commits it."""
+    session: Session = current_app.extensions["db_session"]()
+    return session
+
+
+def settings() -> Settings:
+    found: Settings = current_app.extensions["shop.settings"]
+    return found
+
+
+def references() -> Sequence[TaskReference]:
+    """Every registered task-ID column of the application's registry (built once per app)."""
+    found = current_app.extensions.get(REFERENCES_KEY)
+    if found is None:
+        found = tuple(registry_for(current_app).references)
+        current_app.extensions[REFERENCES_KEY] = found
+    return found
+
+
+def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    """Render a page template with what the layout needs (may the visitor act; is it demo mode)."""
+    context.setdefault("busy", False)
+    return render_template(
+        f"pages/{template}",
+        may_act=security.may_act(settings()),
+        demo_mode=settings().demo_mode,
+        **context,
+    ), status
+
+
+def short_id(value: uuid.UUID | str | None) -> str:
+    """The first 8 hex digits: enough to tell tasks apart on a page (the full ID is in the link)."""
+    return "" if value is None else str(value)[:8]
+
+
+def when(value: dt.datetime | None) -> str:
+    """A timestamp as people read it on a dashboard: UTC, to the millisecond."""
+    if value is None:
+        return ""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
+
+
+def money(cents: int, currency: str = "EUR") -> str:
+    return f"{cents / 100:,.2f} {currency}"
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 120:
+        return f"{value:.1f} s"
+    return f"{value / 60:.1f} min"
+
+
+def ms(value: float | None) -> str:
+    """Milliseconds as people read them: ``12 ms``, ``1.4 s``."""
+    if value is None:
+        return "n/a"
+    return seconds(value / 1000.0)

@@ -1,0 +1,171 @@
+"""How it works (``/how-it-works``): the classic task queue beside the inverted one, operation by operation,
+each linked to the file and function in this repository that does it (shown by ``/source/<path>``).
+
+The rows follow docs/architecture.md's table "Each claim of the pattern, where it is shown and where it is
+proved"; a unit test checks that every linked function exists, so a rename cannot leave a dead link.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Blueprint, abort
+
+from shop.config import REPO_ROOT
+from shop.pages.common import render
+
+blueprint = Blueprint("how_it_works", __name__, template_folder="templates")
+
+# Only the application's own Python is shown: never a file outside these folders (no secrets, no .venv).
+SHOWN_PACKAGES = ("orders", "payments", "shipping", "queue_core", "shop")
+DEFINITION = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass(frozen=True)
+class CodeLink:
+    """A function in this repository: ``path`` from the repository root, ``function`` defined in it."""
+
+    path: str
+    function: str
+
+    @property
+    def anchor(self) -> str:
+        return f"{self.path}:{self.function}"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One operation, done the classic way (a payload names the business object) and the inverted way."""
+
+    operation: str
+    classic: str
+    inverted: str
+    code: tuple[CodeLink, ...]
+    proof: str  # the test that proves it, as pytest names it
+
+
+COMPARISONS = (
+    Comparison(
+        "Validate",
+        'The task\'s payload carries <code>{"order_id": 42}</code>. The handler must check that the ID is '
+        "well formed, that the order still exists and that the payload is not stale: it was copied when the "
+        "task was enqueued, and the order may have changed since.",
+        "There is no payload. The order row holds the task's ID; the handler looks its row up with "
+        "<code>WHERE fraud_check_task_id = :task_id FOR UPDATE</code> and reads it as it is now. No row: "
+        "the task is discarded at once, with no retry storm.",
+        (CodeLink("orders/tasks.py", "_order_pointing_at"), CodeLink("orders/services.py", "place_order")),
+        "tests/integration/orders/test_screening.py::"
+        "test_a_handler_reads_the_order_as_it_is_when_it_runs_not_as_it_was_placed",
+    ),
+    Comparison(
+        "Prevent duplicates",
+        "A uniqueness key on the job (its arguments hashed), a lock in Redis, or a dedupe table, kept in "
+        "step with the business data by hand; a retry after a crash may still run the work twice.",
+        "A check on the object itself: the charge handler acts only while the payment is "
+        "<code>pending</code> (with one idempotency key per payment at the gateway), and the screening "
+        "join moves the order out of <code>screening</code> exactly once, under the row lock.",
+        (CodeLink("payments/tasks.py", "charge_payment"), CodeLink("orders/screening.py", "join_if_ready")),
+        "tests/integration/payments/test_charging_exactly_once.py::"
+        "test_a_duplicate_delivery_of_a_finished_charge_task_charges_nothing_more",
+    ),
+    Comparison(
+        "Cancel",
+        "Search the queue for jobs whose JSON arguments mention the order (a scan, or an index on a payload "
+        "field), hope none is claimed in between, then cancel each one found.",
+        "Read the task IDs off the order's own row and cancel those tasks, in the transaction that cancels "
+        "the order: the order and its tasks change together or not at all.",
+        (
+            CodeLink("orders/services.py", "cancel_order"),
+            CodeLink("orders/screening.py", "stop_screening_tasks"),
+            CodeLink("payments/services.py", "cancel_payment_for_order"),
+        ),
+        "tests/integration/orders/test_cancel_and_delete.py::"
+        "test_cancelling_a_screening_order_cancels_both_pending_tasks_through_its_ids",
+    ),
+    Comparison(
+        "Find what is in process",
+        "Ask the queue for pending and running jobs, decode their payloads and join them back to orders by "
+        "hand; the queue and the business tables can disagree at any moment.",
+        "<code>WHERE fraud_check_task_id IS NOT NULL OR stock_reservation_task_id IS NOT NULL</code>: a "
+        "direct query on the business table, answered from partial indexes that hold only in-flight rows.",
+        (CodeLink("orders/services.py", "list_orders"), CodeLink("payments/services.py", "list_payments")),
+        "tests/integration/orders/test_repair_and_reactions.py::"
+        "test_being_processed_is_answered_from_the_partial_indexes",
+    ),
+    Comparison(
+        "See what a task is for",
+        "Read its payload and guess; once the job is gone from the queue, nothing links the order to it.",
+        "The rows that point at it, found through the registered task-ID columns: for a batch (manifest) "
+        "task, every shipment in it. The task explorer shows them on every task's page.",
+        (
+            CodeLink("queue_core/references.py", "referencing_rows"),
+            CodeLink("shipping/services.py", "dispatch_ready_shipments"),
+        ),
+        "tests/integration/shipping/test_batches.py::"
+        "test_ready_shipments_all_point_at_one_manifest_task_that_carries_no_args",
+    ),
+    Comparison(
+        "Nothing stays stuck",
+        "A job that died leaves its order waiting; someone notices the order, then searches the dead jobs.",
+        "Rows pointing at a dead, cancelled, expired, discarded or missing task are found by a join and "
+        "handed to their context's repair function every few seconds.",
+        (
+            CodeLink("queue_core/references.py", "find_dangling"),
+            CodeLink("payments/tasks.py", "repair_charge_references"),
+            CodeLink("shop/tasks.py", "build_registry"),
+        ),
+        "tests/integration/payments/test_repairing_dangling_tasks.py",
+    ),
+)
+
+
+@blueprint.get("/how-it-works")
+def how_it_works() -> tuple[str, int]:
+    """The classic approach beside the inverted one, with links to the code."""
+    return render("how_it_works.html", title="How it works", comparisons=COMPARISONS)
+
+
+@blueprint.get("/source/<path:path>")
+def source(path: str) -> tuple[str, int]:
+    """One of the application's Python files, with an anchor at every ``def`` and ``class``."""
+    file = shown_file(path)
+    if file is None:
+        abort(404)
+    lines = file.read_text(encoding="utf-8").splitlines()
+    anchors: dict[int, str] = {}
+    seen: set[str] = set()
+    for number, line in enumerate(lines, start=1):
+        match = DEFINITION.match(line)
+        if match and match.group(1) not in seen:
+            seen.add(match.group(1))
+            anchors[number] = match.group(1)
+    return render("source.html", title=path, path=path, lines=lines, anchors=anchors)
+
+
+def shown_file(path: str) -> Path | None:
+    """The file at ``path`` if it is one of the application's Python files, else None (never escapes)."""
+    if not path.endswith(".py") or path.split("/", 1)[0] not in SHOWN_PACKAGES:
+        return None
+    root = REPO_ROOT.resolve()
+    try:
+        file = (root / path).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if not file.is_relative_to(root) or not file.is_file():
+        return None
+    if file.relative_to(root).parts[0] not in SHOWN_PACKAGES:
+        return None
+    return file
+
+
+def defines(path: str, function: str) -> bool:
+    """Whether the file at ``path`` defines ``function`` (what the unit test checks for every link)."""
+    file = shown_file(path)
+    if file is None:
+        return False
+    return any(
+        (match := DEFINITION.match(line)) and match.group(1) == function
+        for line in file.read_text(encoding="utf-8").splitlines()
+    )
