@@ -85,6 +85,7 @@ def demo_command(
     web_url = f"http://127.0.0.1:{port}"
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     environment = {**os.environ, "DATABASE_URL": settings.database_url, "GATEWAY_URL": gateway_url}
+    environment["SHOP_DEMO_MODE"] = "1"  # the web pages' buttons work without an admin token
     commands = [
         # A gateway that misbehaves now and then, so retries and declines show up in the demo.
         ("gateway", ["gateway", "--port", str(gateway_port), "--latency-ms", "150", "--transient-error-rate",

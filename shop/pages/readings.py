@@ -10,6 +10,7 @@ partial indexes (``ix_queue_tasks_running``, ``ix_queue_tasks_finished``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import statistics
@@ -137,12 +138,14 @@ class Referrer:
     state: str | None = None
     order_id: uuid.UUID | None = None
     detail: str = ""
+    order_state: str | None = None  # the order's own state, for a payment's or a shipment's row too
 
 
 def describe_referrers(session: Session, rows: Sequence[queue_core.ReferencingRow]) -> list[Referrer]:
     """The rows ``referencing_rows`` found, each with its state and the order it belongs to.
 
-    One query per table that has rows; a table this module does not know is shown by its key alone.
+    One query per table that has rows, and one for the orders they belong to; a table this module does
+    not know is shown by its key alone.
     """
     by_table: dict[str, list[queue_core.ReferencingRow]] = {}
     for row in rows:
@@ -160,7 +163,10 @@ def describe_referrers(session: Session, rows: Sequence[queue_core.ReferencingRo
         for row in found:
             thing = loaded.get(row.primary_key.get("id"))
             described.append(_referrer(row, thing))
-    return described
+    order_ids = {referrer.order_id for referrer in described if referrer.order_id is not None}
+    owners = session.execute(select(Order.id, Order.state).where(Order.id.in_(order_ids)))
+    states: dict[uuid.UUID | None, str] = dict(owners.tuples().all())
+    return [dataclasses.replace(r, order_state=states.get(r.order_id)) for r in described]
 
 
 def _referrer(row: queue_core.ReferencingRow, thing: Any) -> Referrer:
