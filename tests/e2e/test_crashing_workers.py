@@ -22,7 +22,13 @@ from tests.support.e2e_client import (
     wait_until_settled,
     web_client,
 )
-from tests.support.e2e_processes import GatewayOptions, ShopProcesses, WorkerOptions, running_shop
+from tests.support.e2e_processes import (
+    GatewayOptions,
+    ShopProcesses,
+    WorkerOptions,
+    assert_nothing_left_running,
+    running_shop,
+)
 from tests.support.postgres_cluster import PostgresCluster
 
 ORDERS = 1000
@@ -99,20 +105,3 @@ def test_orders_survive_workers_killed_every_half_second_and_a_flaky_gateway(
         assert_nothing_left_running(shop)
         assert shop.shop_command("queue", "check-references", check=False).returncode == 0
         assert books.order_states["shipped"] >= ORDERS * 0.9, books.order_states
-
-
-def assert_nothing_left_running(shop: ShopProcesses, seconds: float = 20.0) -> None:
-    """Within a lease or two, no task is running any more: the killed workers' tasks were all rescued.
-
-    The periodic tasks (dispatcher, repair) start every few seconds and finish in milliseconds, so a
-    moment with nothing running comes quickly unless a task is stuck.
-    """
-    deadline = time.monotonic() + seconds
-    while True:
-        running = shop.queue_json("stats")["by_state"].get("running", 0)
-        if running == 0:
-            return
-        if time.monotonic() > deadline:
-            stuck = shop.queue_json("list", "--state", "running")
-            raise AssertionError(f"{running} task(s) still running after {seconds:.0f} s: {stuck}")
-        time.sleep(0.5)

@@ -310,3 +310,20 @@ def _wait_until_workers_live(shop: ShopProcesses, count: int) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{count} workers did not register within {START_SECONDS:.0f} s")
         time.sleep(0.3)
+
+
+def assert_nothing_left_running(shop: ShopProcesses, seconds: float = 20.0) -> None:
+    """Within a lease or two, no task is running any more: the killed workers' tasks were all rescued.
+
+    The periodic tasks (dispatcher, repair) start every few seconds and finish in milliseconds, so a
+    moment with nothing running comes quickly unless a task is stuck.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        running = shop.queue_json("stats")["by_state"].get("running", 0)
+        if running == 0:
+            return
+        if time.monotonic() > deadline:
+            stuck = shop.queue_json("list", "--state", "running")
+            raise AssertionError(f"{running} task(s) still running after {seconds:.0f} s: {stuck}")
+        time.sleep(0.5)

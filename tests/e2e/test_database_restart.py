@@ -1,0 +1,70 @@
+"""Scenario 3: PostgreSQL stops dead mid-run and comes back; web and workers recover by themselves.
+
+The cluster is this scenario's own (``own_cluster``), stopped in ``immediate`` mode, as a crash would
+leave it, while customers keep placing orders. While it is down the web app answers 503 with
+Retry-After, and customers send the same request, with the same Idempotency-Key, again. Nobody restarts
+the web app or a worker: they must find the database again on their own, and the run must end with the
+same guarantees as any other.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.support.e2e_client import (
+    Summary,
+    audit,
+    place_orders,
+    task_retries,
+    wait_until_settled,
+    web_client,
+)
+from tests.support.e2e_processes import GatewayOptions, assert_nothing_left_running, running_shop
+from tests.support.postgres_cluster import PostgresCluster
+
+ORDERS = 400
+DOWN_SECONDS = 4.0
+SOME_LATENCY = GatewayOptions(latency_ms=50)  # so charges are at the gateway when the database goes
+
+
+@pytest.mark.timeout(300)
+def test_the_shop_recovers_by_itself_from_a_database_restart_mid_run(
+    own_cluster: PostgresCluster, tmp_path: Path, summary: Summary
+) -> None:
+    with (
+        running_shop(own_cluster, "shop", tmp_path, gateway_options=SOME_LATENCY) as shop,
+        web_client(shop.web_url) as client,
+    ):
+        placed: list[str] = []
+        retried: Counter[str] = Counter()
+
+        def customers() -> None:
+            placed.extend(place_orders(client, ORDERS, label="restart", retried=retried))
+
+        placing = threading.Thread(target=customers, name="customers")
+        placing.start()
+        time.sleep(3.0)  # orders are flowing: some placed, some screening, some at the gateway
+        own_cluster.stop("immediate")
+        time.sleep(DOWN_SECONDS)
+        own_cluster.start()
+        summary.notes.append(f"PostgreSQL was down {DOWN_SECONDS:.0f} s (stopped in immediate mode)")
+        placing.join(timeout=180)
+        assert not placing.is_alive(), "customers still placing orders after 180 s"
+        summary.retried = retried
+        wait_until_settled(client, placed, timeout=180, while_waiting=shop.check_alive)
+        books = audit(client, shop.ledger(), placed)
+        summary.orders, summary.charges = books.order_states, books.charge_statuses
+        summary.task_retries = task_retries(shop.queue_json("list", "--limit", "100000"))
+
+        assert len(placed) == ORDERS
+        assert sum(retried.values()) > 0, "the restart went unnoticed: no request was answered 503"
+        assert books.problems == []
+        assert books.order_states["shipped"] >= ORDERS * 0.95, books.order_states
+        assert_nothing_left_running(shop)
+        assert shop.shop_command("queue", "check-references", check=False).returncode == 0
+        shop.check_alive()  # nobody restarted anything: the same processes are still serving
