@@ -165,7 +165,7 @@ def describe_referrers(session: Session, rows: Sequence[queue_core.ReferencingRo
             described.append(_referrer(row, thing))
     order_ids = {referrer.order_id for referrer in described if referrer.order_id is not None}
     owners = session.execute(select(Order.id, Order.state).where(Order.id.in_(order_ids)))
-    states: dict[uuid.UUID | None, str] = dict(owners.tuples().all())
+    states: dict[uuid.UUID | None, str] = {order_id: state for order_id, state in owners}
     return [dataclasses.replace(r, order_state=states.get(r.order_id)) for r in described]
 
 

@@ -133,7 +133,7 @@ def set_failure_injection() -> WerkzeugResponse | tuple[str, int]:
         response.raise_for_status()
     except httpx.HTTPError as error:
         message = f"The gateway at {settings().gateway_url} did not take the settings: {error}"
-        return _page(status=502, failure_values=form, failure_errors={"form": [message]})
+        return _page(status=502, failure_values=form, failure_errors={"gateway": [message]})
     return redirect(url_for("shop_front.shop", injected="1"), code=303)
 
 
@@ -159,7 +159,7 @@ def _page(status: int = 200, **overrides: Any) -> tuple[str, int]:
         "idempotency_key": str(uuid.uuid4()),
         "failure_knobs": FAILURE_KNOBS,
         "failure_values": failure,
-        "failure_errors": {"form": [gateway_problem]} if gateway_problem else {},
+        "failure_errors": {"gateway": [gateway_problem]} if gateway_problem else {},
         "gateway_url": settings().gateway_url,
         "recent": recent,
         "busy": any(row.order.order_state not in FINAL_ORDER_STATES for row in recent),
