@@ -50,8 +50,11 @@ def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
 
 
 def short_id(value: uuid.UUID | str | None) -> str:
-    """The first 8 hex digits: enough to tell tasks apart on a page (the full ID is in the link)."""
-    return "" if value is None else str(value)[:8]
+    """The last 8 hex digits: enough to tell rows apart on a page (the full ID is in the link and title).
+
+    Not the first 8: IDs are UUIDv7, whose first digits are the time, the same for tasks made together.
+    """
+    return "" if value is None else str(value)[-8:]
 
 
 def when(value: dt.datetime | None) -> str:
