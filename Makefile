@@ -9,10 +9,10 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # The packages that exist so far; the bounded contexts join the checks as they arrive.
 PACKAGES := $(wildcard queue_core shop orders payments shipping gateway_simulator benchmarks)
 
-.PHONY: help venv demo lint format test e2e browser bench clean
+.PHONY: help venv demo lint format test e2e browser screenshots bench clean
 
 help: ## List the targets with what they do
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 venv: $(DEV_STAMP) ## Create .venv with python3 and install the project with its dev tools
 
@@ -43,6 +43,9 @@ e2e: venv ## Run only the end-to-end suite: real processes, a throwaway PostgreS
 
 browser: venv ## Run only the browser tests (Chromium from the system, driven by Playwright)
 	$(PYTHON) -m pytest tests/browser
+
+screenshots: venv ## Retake docs/screenshots/ with the system's Chromium (a demo run in the background)
+	$(PYTHON) -m tests.browser.take_screenshots
 
 $(BENCH_STAMP): pyproject.toml $(DEV_STAMP)
 	$(PYTHON) -m pip install --quiet -e '.[dev,bench]'

@@ -98,9 +98,10 @@ def demo_command(
         _wait_until_up(children, [f"{gateway_url}/healthz", f"{web_url}/readyz"])
         click.echo(f"Gateway simulator: {gateway_url}   Logs: {log_dir}")
         placed = _place_sample_orders(web_url, order_count)
-        click.echo(f"\nThe shop is running: open {web_url}/api/docs (API, try it out)")
-        click.echo(f"  orders being processed: {web_url}/api/orders?being_processed=true")
-        click.echo(f"  all orders:             {web_url}/api/orders")
+        click.echo(f"\nThe shop is running: open {web_url}/")
+        click.echo(f"  orders and their tasks: {web_url}/orders")
+        click.echo(f"  the queue:              {web_url}/queue")
+        click.echo(f"  the API, try it out:    {web_url}/api/docs")
         if exit_when_settled:
             settled = _wait_until_settled(children, web_url, placed)
             if not settled:
