@@ -8,10 +8,12 @@ one itself (``shop.cli_database``).
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from flask import Flask
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from shop import reactions
@@ -20,6 +22,8 @@ from shop.database import create_engine_from_url
 
 SESSION_KEY = "db_session"
 ENGINE_KEY = "db_engine"
+
+log = logging.getLogger(__name__)
 
 
 class LazyEngine:
@@ -59,7 +63,15 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     @app.teardown_appcontext
     def remove_session(_exception: BaseException | None) -> None:
-        sessions.remove()
+        # Closing rolls back what the request left open. If the server dropped the connection meanwhile (a
+        # restart), that rollback fails, but the request has its answer already (a 503, when it noticed):
+        # failing here would make gunicorn replace it with a 500. The pool has discarded the dead
+        # connection; the broken session is dropped, so the thread's next request starts with a new one.
+        try:
+            sessions.remove()
+        except DBAPIError as error:
+            log.warning("closing the request's session failed; dropped it: %s", error.orig or error)
+            sessions.registry.clear()
 
 
 def engine_of(app: Flask) -> Engine:
