@@ -24,7 +24,12 @@ from tests.support.e2e_client import (
     wait_until_settled,
     web_client,
 )
-from tests.support.e2e_processes import GatewayOptions, assert_nothing_left_running, running_shop
+from tests.support.e2e_processes import (
+    GatewayOptions,
+    WorkerOptions,
+    assert_nothing_left_running,
+    running_shop,
+)
 from tests.support.postgres_cluster import PostgresCluster
 
 ORDERS = 400
@@ -37,7 +42,13 @@ def test_the_shop_recovers_by_itself_from_a_database_restart_mid_run(
     own_cluster: PostgresCluster, tmp_path: Path, summary: Summary
 ) -> None:
     with (
-        running_shop(own_cluster, "shop", tmp_path, gateway_options=SOME_LATENCY) as shop,
+        running_shop(
+            own_cluster,
+            "shop",
+            tmp_path,
+            gateway_options=SOME_LATENCY,
+            worker_options=WorkerOptions(lease_seconds=2.0),  # heartbeats stop with the database
+        ) as shop,
         web_client(shop.web_url) as client,
     ):
         retried: Counter[str] = Counter()

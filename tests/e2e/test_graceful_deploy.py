@@ -26,12 +26,20 @@ from tests.support.e2e_client import (
     wait_until_settled,
     web_client,
 )
-from tests.support.e2e_processes import GatewayOptions, assert_nothing_left_running, running_shop
+from tests.support.e2e_processes import (
+    GatewayOptions,
+    WorkerOptions,
+    assert_nothing_left_running,
+    running_shop,
+)
 from tests.support.postgres_cluster import PostgresCluster
 
 ORDERS = 150
 SLOW_GATEWAY = GatewayOptions(latency_ms=400)
 WORKER_LOST = "queue_core.WorkerLost"
+# The command's default: a graceful stop must not lean on leases at all, and anything it left running
+# would still be running (not yet rescued) when the scenario checks.
+LONG_LEASE = 30.0
 
 
 @pytest.mark.timeout(240)
@@ -39,7 +47,13 @@ def test_a_worker_stopped_mid_batch_finishes_or_hands_back_its_work_and_nothing_
     shared_cluster: PostgresCluster, database_name: str, tmp_path: Path, summary: Summary
 ) -> None:
     with (
-        running_shop(shared_cluster, database_name, tmp_path, gateway_options=SLOW_GATEWAY) as shop,
+        running_shop(
+            shared_cluster,
+            database_name,
+            tmp_path,
+            gateway_options=SLOW_GATEWAY,
+            worker_options=WorkerOptions(lease_seconds=LONG_LEASE),
+        ) as shop,
         web_client(shop.web_url) as client,
     ):
         order_ids = place_orders(client, ORDERS, label="deploy", retried=summary.retried)

@@ -83,10 +83,15 @@ class ShopProcess:
 
 @dataclass
 class WorkerOptions:
-    """How ``shop worker`` processes run: a short lease so a killed worker's tasks come back quickly."""
+    """How ``shop worker`` processes run (``shop worker --help``).
+
+    The lease is shorter than the command's 30 s, so that tasks of a worker that died come back within
+    a scenario, and long enough that a worker starved of CPU by a busy machine is not taken for dead.
+    Scenarios that kill workers or the database shorten it further.
+    """
 
     concurrency: int = 4
-    lease_seconds: float = 2.0
+    lease_seconds: float = 10.0
     registry: str | None = None  # module:attr of a TaskRegistry of the test's own (hidden option)
 
     def arguments(self) -> list[str]:
