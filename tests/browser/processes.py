@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-import httpx
-
 from shop import migrations
 from tests.support.gateway_process import free_port
+from tests.support.http_probe import wait_until_answering
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_SECONDS = 60.0
@@ -103,7 +102,12 @@ def running_shop(directory: Path, worker_registry: str | None = None) -> Iterato
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        _wait_until_up(shop, [f"{shop.gateway_url}/healthz", f"{shop.web_url}/readyz"])
+        wait_until_answering(
+            [f"{shop.gateway_url}/healthz", f"{shop.web_url}/readyz"],
+            check_alive=shop.check_alive,
+            timeout=START_SECONDS,
+            explain=shop.logs,
+        )
         yield shop
     finally:
         for process in shop.processes.values():
@@ -118,18 +122,3 @@ def running_shop(directory: Path, worker_registry: str | None = None) -> Iterato
                 process.wait()
         for opened in logs:
             opened.close()
-
-
-def _wait_until_up(shop: RunningShop, urls: list[str]) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    for url in urls:
-        while True:
-            shop.check_alive()
-            try:
-                if httpx.get(url, timeout=2.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{url} did not answer within {START_SECONDS:.0f} s:\n{shop.logs()}")
-            time.sleep(0.2)

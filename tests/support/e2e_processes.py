@@ -29,6 +29,7 @@ from typing import IO, Any
 import httpx
 import psycopg
 
+from tests.support.http_probe import wait_until_answering
 from tests.support.postgres_cluster import PostgresCluster, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -274,7 +275,11 @@ def running_shop(
         shop.web = shop.start_process("web", ["web", "--port", str(web_port), "--workers", str(web_workers)])
         for _ in range(workers):
             shop.start_worker()
-        _wait_until_answering(shop, [f"{shop.gateway_url}/healthz", f"{shop.web_url}/readyz"])
+        wait_until_answering(
+            [f"{shop.gateway_url}/healthz", f"{shop.web_url}/readyz"],
+            check_alive=shop.check_alive,
+            timeout=START_SECONDS,
+        )
         _wait_until_workers_live(shop, workers)
         yield shop
     except BaseException:
@@ -290,21 +295,6 @@ def create_database(cluster: PostgresCluster, name: str) -> None:
     url = cluster.url().replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def _wait_until_answering(shop: ShopProcesses, urls: Sequence[str]) -> None:
-    deadline = time.monotonic() + START_SECONDS
-    for url in urls:
-        while True:
-            shop.check_alive()
-            try:
-                if httpx.get(url, timeout=2.0).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{url} did not answer 200 within {START_SECONDS:.0f} s")
-            time.sleep(0.2)
 
 
 def _wait_until_workers_live(shop: ShopProcesses, count: int) -> None:
