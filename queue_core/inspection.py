@@ -72,12 +72,7 @@ def queue_stats(session: Session | Connection, window_seconds: float = 60.0) -> 
     ):
         by_queue.setdefault(queue, {})[state] = count
         by_state[state] += count
-    now = session.execute(select(db_now())).scalar_one()
-    oldest = session.execute(
-        select(func.min(tasks.c.run_at)).where(
-            tasks.c.state == TaskState.PENDING.value, tasks.c.run_at <= db_now()
-        )
-    ).scalar_one_or_none()
+    waiting = backlog(session)
     recent = tasks.c.started_at >= db_now(-window_seconds)
     succeeded = session.execute(
         select(func.count()).where(
@@ -97,7 +92,7 @@ def queue_stats(session: Session | Connection, window_seconds: float = 60.0) -> 
     return QueueStats(
         by_state=by_state,
         by_queue_and_state=by_queue,
-        oldest_pending_age_seconds=None if oldest is None else max(0.0, (now - oldest).total_seconds()),
+        oldest_pending_age_seconds=waiting.oldest_due_age_seconds,
         succeeded_last_minute=int(succeeded),
         pickup_latency_ms=percentiles(latencies),
         live_workers=int(alive),
