@@ -8,8 +8,10 @@ batch (manifest) task lists every shipment in it, and so every order that left t
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Collection
 
 from flask import Blueprint, redirect, request, url_for
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 import queue_core
@@ -93,33 +95,39 @@ def task(task_id: uuid.UUID) -> tuple[str, int]:
 @blueprint.post("/tasks/<uuid:task_id>/retry")
 def retry(task_id: uuid.UUID) -> WerkzeugResponse | tuple[str, int]:
     """Re-queue an unsuccessful task with one more attempt (its error history stays)."""
-    security.check_post(settings())
-    session = db()
-    try:
-        before = queue_core.state_of(session, task_id)
-    except TaskNotFoundError:
-        return render("task_missing.html", 404, title="No such task", task_id=task_id)
-    if before not in RETRYABLE:
-        return redirect(url_for("task_explorer.task", task_id=task_id, did="not_retryable"), code=303)
-    queue_core.requeue(session, task_id)
-    session.commit()
-    return redirect(_back_to(task_id, "retried"), code=303)
+
+    def requeue(session: Session) -> str:
+        queue_core.requeue(session, task_id)
+        return "retried"
+
+    return _act_on(task_id, RETRYABLE, "not_retryable", requeue)
 
 
 @blueprint.post("/tasks/<uuid:task_id>/cancel")
 def cancel(task_id: uuid.UUID) -> WerkzeugResponse | tuple[str, int]:
     """Cancel a pending task at once, or ask a running one to stop."""
+
+    def cancel_it(session: Session) -> str:
+        after = queue_core.cancel(session, task_id)
+        return "cancelled" if after is TaskState.CANCELLED else "cancel_requested"
+
+    return _act_on(task_id, CANCELLABLE, "not_cancellable", cancel_it)
+
+
+def _act_on(
+    task_id: uuid.UUID, allowed: Collection[TaskState], refusal: str, act: Callable[[Session], str]
+) -> WerkzeugResponse | tuple[str, int]:
+    """Check the POST, then ``act`` if the task's state allows it; redirects with what happened."""
     security.check_post(settings())
     session = db()
     try:
         before = queue_core.state_of(session, task_id)
     except TaskNotFoundError:
         return render("task_missing.html", 404, title="No such task", task_id=task_id)
-    if before not in CANCELLABLE:
-        return redirect(url_for("task_explorer.task", task_id=task_id, did="not_cancellable"), code=303)
-    after = queue_core.cancel(session, task_id)
+    if before not in allowed:
+        return redirect(url_for("task_explorer.task", task_id=task_id, did=refusal), code=303)
+    did = act(session)
     session.commit()
-    did = "cancelled" if after is TaskState.CANCELLED else "cancel_requested"
     return redirect(_back_to(task_id, did), code=303)
 
 
