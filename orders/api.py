@@ -2,8 +2,10 @@
 
 Placing an order answers 202 Accepted: the order exists and its screening runs in the background; the
 ``Location`` header says where to watch it, and the body shows each screening task's state
-while the order still points at it. IDs in paths use Flask's ``uuid`` converter, so a malformed ID is a
-404 like an unknown one. ``InvalidTransition`` becomes 409 in the composition root (``shop/api.py``).
+while the order still points at it, and the order's ``access_token``: the customer's key to it
+(``orders.access_tokens``). Who may call what is decided by the composition root (``shop.access``).
+IDs in paths use Flask's ``uuid`` converter, so a malformed ID is a 404 like an unknown one.
+``InvalidTransition`` becomes 409 in the composition root (``shop/api.py``).
 """
 
 from __future__ import annotations
@@ -19,8 +21,17 @@ from sqlalchemy.orm import Session
 
 import queue_core
 from orders import services
+from orders.access_tokens import access_token
 from orders.models import Order, Product
-from orders.schemas import IdempotencyKeyIn, OrderListIn, OrderOut, OrderPageOut, PlaceOrderIn, ProductOut
+from orders.schemas import (
+    IdempotencyKeyIn,
+    OrderListIn,
+    OrderOut,
+    OrderPageOut,
+    PlacedOrderOut,
+    PlaceOrderIn,
+    ProductOut,
+)
 
 T = TypeVar("T")
 
@@ -36,10 +47,14 @@ def db() -> Session:
 @blp.post("/orders")
 @blp.arguments(PlaceOrderIn)
 @blp.arguments(IdempotencyKeyIn, location="headers")
-@blp.response(202, OrderOut, description="Accepted: screening runs in the background.")
+@blp.response(202, PlacedOrderOut, description="Accepted: screening runs in the background.")
 @blp.alt_response(422, description="A field is invalid, a product is unknown, or the key was reused.")
 def place_order(body: dict[str, Any], headers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Place an order; with an ``Idempotency-Key``, sending the same request again returns the same order."""
+    """Place an order; with an ``Idempotency-Key``, sending the same request again returns the same order.
+
+    Keep the answer's ``access_token``: sent as ``Authorization: Bearer <token>``, it lets you read, cancel
+    or delete this order (and only this one). The same order always has the same token.
+    """
     session = db()
     key: str | None = headers.get("idempotency_key")
     try:
@@ -58,7 +73,9 @@ def place_order(body: dict[str, Any], headers: dict[str, Any]) -> tuple[dict[str
     response_headers = {"Location": f"/api/orders/{placed.order.id}"}
     if placed.replayed:
         response_headers["Idempotent-Replayed"] = "true"
-    return _present_one(session, placed.order), response_headers
+    presented = _present_one(session, placed.order)
+    presented["access_token"] = access_token(placed.order.id, _secret_keys())
+    return presented, response_headers
 
 
 @blp.get("/orders")
@@ -119,6 +136,11 @@ def delete_order(order_id: uuid.UUID) -> None:
 def list_products() -> list[dict[str, Any]]:
     """The catalogue, with the units still available to order."""
     return [_present_product(product) for product in services.list_products(db())]
+
+
+def _secret_keys() -> list[str]:
+    """The web app's secret keys, oldest first and the signing key last (Flask's own configuration)."""
+    return [*current_app.config.get("SECRET_KEY_FALLBACKS", ()), current_app.secret_key]
 
 
 def _found(call: Callable[[], T]) -> T:

@@ -132,6 +132,17 @@ class OrderOut(Schema):
     updated_at = fields.DateTime()
 
 
+class PlacedOrderOut(OrderOut):
+    """The 202 of ``POST /api/orders``: the order, and the customer's key to it."""
+
+    access_token = fields.String(
+        metadata={
+            "description": "Send as 'Authorization: Bearer <access_token>' to read, cancel or delete this "
+            "order. The same order always has the same token; keep it secret."
+        }
+    )
+
+
 class OrderPageOut(Schema):
     """A page of orders, newest first; pass ``next_before`` as ``before`` for the next page."""
 

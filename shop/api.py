@@ -23,6 +23,7 @@ import payments.api
 import payments.models
 import shipping.api
 import shipping.models
+from shop.access.api_policy import DocumentedAccess
 
 SWAGGER_ASSETS = "/api/docs/assets/"
 # Domain errors that mean "not in this state": answered 409 Conflict with the domain's own message.
@@ -45,7 +46,7 @@ def init_app(app: Flask) -> Api:
         OPENAPI_SWAGGER_UI_PATH="/docs",
         OPENAPI_SWAGGER_UI_URL=SWAGGER_ASSETS,
     )
-    api = Api(app)
+    api = Api(app, spec_kwargs={"extra_plugins": [DocumentedAccess()]})
     for blueprint in (orders.api.blp, payments.api.blp, shipping.api.blp):
         api.register_blueprint(blueprint)
 

@@ -5,20 +5,29 @@ from __future__ import annotations
 from flask import Flask
 
 from shop import api, health, pages, web_database
-from shop.config import Settings
+from shop.access import api_policy
+from shop.config import Settings, require_secret_key
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web app from ``settings`` (default: read from the environment).
 
     Nothing connects to the database here: the engine connects on the first request that needs it.
+    Without a secret key (``SHOP_SECRET_KEY``) it raises ``SettingsError``: there is no default one.
     """
-    settings = Settings.from_env() if settings is None else settings
+    if settings is None:  # a real web process (gunicorn): say what its configuration lets nobody do
+        settings = Settings.from_env()
+        api_policy.warn_if_nobody_may_operate(settings)
     app = Flask(__name__)
-    app.config.from_mapping(DATABASE_URL=settings.database_url)
+    app.config.from_mapping(
+        DATABASE_URL=settings.database_url,
+        SECRET_KEY=require_secret_key(settings),
+        SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
+    )
     app.extensions["shop.settings"] = settings
     web_database.init_app(app, settings)
     health.init_app(app, settings)
+    api_policy.init_app(app, settings)
     api.init_app(app)
-    pages.init_app(app)
+    pages.init_app(app, settings)
     return app

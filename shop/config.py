@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from shop.access.operator_keys import OperatorKeyError, OperatorKeys
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{REPO_ROOT / 'var' / 'shop.sqlite3'}"
 DEFAULT_GATEWAY_URL = "http://127.0.0.1:8001"
-MIN_ADMIN_TOKEN_LENGTH = 16
+MIN_SECRET_KEY_LENGTH = 32
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
@@ -28,10 +30,17 @@ class Settings:
     gateway_timeout_seconds: float = 5.0  # past this, a charge's outcome is unknown and the task retries
     ready_max_due_tasks: int = 10_000  # /readyz fails when more due tasks than this wait
     ready_max_oldest_due_seconds: float = 300.0  # ... or when the oldest has waited longer than this
-    # The web pages' buttons (place orders, failure injection, retry, cancel) act only for a browser that
-    # signed in with this token, unless demo mode lets anyone act (``shop demo`` turns it on).
-    admin_token: str | None = None
+    # Who may do what (``shop.access``): operators present one of these keys, to the API as a bearer
+    # token or once on /sign-in; demo mode (``shop demo`` turns it on) lets anyone act.
+    operator_keys: OperatorKeys = OperatorKeys()  # noqa: RUF009 - frozen, so one shared default is safe
     demo_mode: bool = False
+    # Signs the pages' sessions and CSRF tokens and derives each order's access token; the web app refuses
+    # to start without it. Old keys stay valid for checking (not signing) while listed as fallbacks.
+    secret_key: str | None = None
+    secret_key_fallbacks: tuple[str, ...] = ()
+    # Where the sign-in attempt limit counts (Flask-Limiter): per process by default; a fleet of web
+    # processes shares one count through e.g. ``redis://host:6379``.
+    rate_limit_storage_uri: str = "memory://"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,9 +57,23 @@ class Settings:
             ready_max_oldest_due_seconds=_number(
                 environ, "READY_MAX_OLDEST_DUE_SECONDS", cls.ready_max_oldest_due_seconds
             ),
-            admin_token=_admin_token(environ, "SHOP_ADMIN_TOKEN"),
+            operator_keys=_operator_keys(environ, "SHOP_OPERATOR_KEYS"),
             demo_mode=_flag(environ, "SHOP_DEMO_MODE"),
+            secret_key=_secret_key(environ, "SHOP_SECRET_KEY"),
+            secret_key_fallbacks=_secret_key_fallbacks(environ, "SHOP_SECRET_KEY_FALLBACKS"),
+            rate_limit_storage_uri=environ.get("RATELIMIT_STORAGE_URI") or cls.rate_limit_storage_uri,
         )
+
+
+def require_secret_key(settings: Settings) -> str:
+    """The web app's secret key; its absence stops the web app at start, with the fix."""
+    if settings.secret_key is None:
+        raise SettingsError(
+            "SHOP_SECRET_KEY is not set: the web app signs sessions, CSRF tokens and order access tokens "
+            "with it; set it to e.g. the output of "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'` (the same in every web process)"
+        )
+    return settings.secret_key
 
 
 def _number(environ: Mapping[str, str], name: str, default: float) -> float:
@@ -66,16 +89,35 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _admin_token(environ: Mapping[str, str], name: str) -> str | None:
-    raw = environ.get(name)
-    if not raw:
-        return None
-    if len(raw) < MIN_ADMIN_TOKEN_LENGTH or not raw.isascii() or not raw.isprintable() or " " in raw:
+def _operator_keys(environ: Mapping[str, str], name: str) -> OperatorKeys:
+    if environ.get("SHOP_ADMIN_TOKEN"):
         raise SettingsError(
-            f"{name} must be at least {MIN_ADMIN_TOKEN_LENGTH} visible ASCII characters without spaces; "
-            "set it to e.g. the output of `python3 -c 'import secrets; print(secrets.token_urlsafe())'`"
+            f"SHOP_ADMIN_TOKEN is no longer read; operators now use {name} (one key or several, comma "
+            "separated); make one with `shop operator-key`"
         )
-    return raw
+    try:
+        return OperatorKeys.parse(environ.get(name) or "")
+    except OperatorKeyError as error:
+        raise SettingsError(f"{name}: {error}; make a good one with `shop operator-key`") from None
+
+
+def _secret_key(environ: Mapping[str, str], name: str) -> str | None:
+    raw = environ.get(name)
+    return _checked_secret(name, raw) if raw else None
+
+
+def _secret_key_fallbacks(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = environ.get(name) or ""
+    return tuple(_checked_secret(name, key.strip()) for key in raw.split(",") if key.strip())
+
+
+def _checked_secret(name: str, value: str) -> str:
+    if len(value) < MIN_SECRET_KEY_LENGTH or len(set(value)) == 1 or not value.isprintable():
+        raise SettingsError(
+            f"{name} must be at least {MIN_SECRET_KEY_LENGTH} printable characters, not one repeated; set "
+            "it to e.g. the output of `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    return value
 
 
 def _flag(environ: Mapping[str, str], name: str) -> bool:

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from shop.config import REPO_ROOT, Settings, SettingsError
+from shop.config import REPO_ROOT, Settings, SettingsError, require_secret_key
 
 GUNICORN_CONFIG = REPO_ROOT / "deploy" / "gunicorn.conf.py"
 APP_FACTORY = "shop.app:create_app()"
@@ -30,7 +30,8 @@ APP_FACTORY = "shop.app:create_app()"
 def web_command(host: str, port: int, workers: int | None) -> None:
     """Serve the shop's web app and API with gunicorn until SIGTERM or SIGINT."""
     try:
-        Settings.from_env()  # fail here, in one line, rather than in every gunicorn worker's boot
+        # Fail here, in one line, rather than in every gunicorn worker's boot.
+        require_secret_key(Settings.from_env())
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
     if not GUNICORN_CONFIG.exists():

@@ -25,14 +25,16 @@ from orders.models import OrdersBase
 from payments.models import PaymentsBase
 from queue_core.models import QueueBase
 from shipping.models import ShippingBase
+from shop.access.operator_sessions import AccessBase
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
-# Every package that owns tables: the queue and the three bounded contexts.
+# Every package that owns tables: the queue, the three bounded contexts, and the shop's own (sessions).
 TARGET_METADATA: list[MetaData] = [
     QueueBase.metadata,
     OrdersBase.metadata,
     PaymentsBase.metadata,
     ShippingBase.metadata,
+    AccessBase.metadata,
 ]
 
 

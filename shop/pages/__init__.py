@@ -10,13 +10,15 @@ Server-rendered Flask templates, one blueprint per page group:
 
 The only script (``static/live.js``) refreshes the parts of a page marked ``data-live`` while work runs;
 every file a page loads is served by this app, so the pages work with no internet. Every button is a
-POST form with a CSRF token and, outside demo mode, needs the admin token (``shop.pages.security``).
+POST form with a CSRF token and, outside demo mode, needs a signed-in operator (``shop.pages.security``).
 """
 
 from __future__ import annotations
 
 from flask import Flask, Response, request
+from flask_limiter import RateLimitExceeded
 
+from shop.config import Settings
 from shop.pages import (
     common,
     dashboard,
@@ -29,11 +31,12 @@ from shop.pages import (
 )
 
 
-def init_app(app: Flask) -> None:
-    """Register every page group, the CSRF cookie and the template helpers."""
-    security.init_app(app)
-    app.jinja_env.globals.update(csrf_token=security.csrf_token, CSRF_FIELD=security.CSRF_FIELD)
+def init_app(app: Flask, settings: Settings) -> None:
+    """Register every page group, sessions and CSRF protection, and the template helpers."""
+    security.init_app(app, settings)
+    app.jinja_env.globals.update(CSRF_FIELD=security.CSRF_FIELD)  # Flask-WTF adds ``csrf_token()``
     app.jinja_env.filters.update(
+        customer_email=common.customer_email,
         short_id=common.short_id,
         when=common.when,
         money=common.money,
@@ -46,6 +49,13 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(security.Refused)
     def refused(error: security.Refused) -> tuple[str, int]:
         return common.render("refused.html", error.status, title=error.title, error=error)
+
+    @app.errorhandler(RateLimitExceeded)
+    def too_many_attempts(error: RateLimitExceeded) -> tuple[str, int]:
+        refusal = security.Refused(
+            429, "Too many attempts", f"This address tried too often ({error.description}); wait, then retry."
+        )
+        return common.render("refused.html", 429, title=refusal.title, error=refusal)
 
     @app.after_request
     def pages_are_never_cached(response: Response) -> Response:

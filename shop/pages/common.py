@@ -11,6 +11,7 @@ from flask import current_app, render_template
 from sqlalchemy.orm import Session
 
 from queue_core import TaskReference
+from shop.access.redaction import mask_email
 from shop.config import Settings
 from shop.pages import security
 from shop.tasks import registry_for
@@ -44,9 +45,15 @@ def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template(
         f"pages/{template}",
         may_act=security.may_act(settings()),
+        signed_in=security.is_operator(settings()),
         demo_mode=settings().demo_mode,
         **context,
     ), status
+
+
+def customer_email(email: str) -> str:
+    """A customer's email as this visitor may see it: whole for an operator, masked for anyone else."""
+    return email if security.is_operator(settings()) else mask_email(email)
 
 
 def short_id(value: uuid.UUID | str | None) -> str:

@@ -139,6 +139,7 @@ class Referrer:
     order_id: uuid.UUID | None = None
     detail: str = ""
     order_state: str | None = None  # the order's own state, for a payment's or a shipment's row too
+    customer_email: str | None = None  # an order's; the page masks it for all but operators
 
 
 def describe_referrers(session: Session, rows: Sequence[queue_core.ReferencingRow]) -> list[Referrer]:
@@ -171,8 +172,9 @@ def describe_referrers(session: Session, rows: Sequence[queue_core.ReferencingRo
 
 def _referrer(row: queue_core.ReferencingRow, thing: Any) -> Referrer:
     if isinstance(thing, Order):
-        detail = f"{thing.customer_email}, {thing.total_cents / 100:.2f} {thing.currency}"
-        return Referrer(row.table, row.column, row.primary_key, thing.state, thing.id, detail)
+        detail = f"{thing.total_cents / 100:.2f} {thing.currency}"
+        order = Referrer(row.table, row.column, row.primary_key, thing.state, thing.id, detail)
+        return dataclasses.replace(order, customer_email=thing.customer_email)
     if isinstance(thing, Payment):
         detail = f"{thing.amount_cents / 100:.2f} {thing.currency}"
         return Referrer(row.table, row.column, row.primary_key, thing.state, thing.order_id, detail)

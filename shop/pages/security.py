@@ -1,30 +1,40 @@
-"""Who may press the pages' buttons: CSRF protection for every form, and the admin token outside demo mode.
+"""Who may press the pages' buttons: every form CSRF-checked, and a signed-in operator outside demo mode.
 
-CSRF uses the double-submit cookie: each browser gets a random token in a cookie (``HttpOnly``,
-``SameSite=Strict``) and every form repeats it in a hidden field; a POST whose field does not match its
-cookie is refused. Another site can neither read the cookie nor make the browser send it along, so it
-cannot forge a matching pair. No server-side secret or session store is needed, so every gunicorn
-process accepts every other's forms.
+Every POST outside ``/api`` is checked before its view runs (``guard_forms``), cheapest refusal first:
 
-Outside demo mode a POST also needs the admin token (``SHOP_ADMIN_TOKEN``): a person types it once on
-``/sign-in`` and the browser keeps a cookie holding an HMAC of it (never the token itself). With no token
-configured and no demo mode, the pages are read-only.
+1. **Same origin.** A browser sends ``Origin`` with every cross-site POST (``Referer`` where it sends no
+   ``Origin``); a POST that names another site is refused before anything else is read.
+2. **CSRF token.** Flask-WTF's ``CSRFProtect``: each form carries a token signed with the app's secret key
+   and bound to this browser's session, so a token taken from another browser, forged, or older than the
+   session is refused.
+
+The API is exempt: it changes data only for a bearer token (``shop.access.api_policy``), which a browser
+never attaches to a forged request. Outside demo mode a button also needs an operator's session
+(``shop.access.operator_sessions``, made on ``/sign-in``); without operator keys the pages are read-only.
+
+The session cookie is Flask's, signed with ``SHOP_SECRET_KEY``: ``HttpOnly``, ``SameSite=Lax``, ``Secure``
+whenever the request came over HTTPS, and it expires with the operator's session.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from shop.access import operator_sessions
 from shop.config import Settings
 
-CSRF_COOKIE = "shop_csrf"
-CSRF_FIELD = "csrf_token"
-ADMIN_COOKIE = "shop_admin"
-COOKIE_MAX_AGE_SECONDS = 7 * 86_400
+CSRF_FIELD = "csrf_token"  # the hidden field every form carries (Flask-WTF's name)
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SIGN_IN_ATTEMPTS = "5 per minute; 30 per hour"  # per client address: a 43-character key is not guessed
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address)
 
 
 class Refused(Exception):  # noqa: N818 - reads as what happened to the request
@@ -37,72 +47,87 @@ class Refused(Exception):  # noqa: N818 - reads as what happened to the request
         self.explanation = explanation
 
 
-def init_app(app: Flask) -> None:
-    """Hand every browser a CSRF cookie on its first page."""
+class SessionCookieSecureOverHttps(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with ``Secure`` set whenever this request came over HTTPS.
 
-    @app.after_request
-    def set_csrf_cookie(response: Response) -> Response:
-        token = g.pop("new_csrf_token", None)
-        if token is not None:
-            response.set_cookie(
-                CSRF_COOKIE, token, max_age=COOKIE_MAX_AGE_SECONDS, httponly=True, samesite="Strict"
-            )
-        return response
+    Flask's own setting is one value for every request; the demo is served over plain HTTP, a deployment
+    behind TLS (with the proxy's ``X-Forwarded-Proto`` trusted) over HTTPS, and one app serves both.
+    """
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure or super().get_cookie_secure(app)
 
 
-def csrf_token() -> str:
-    """The token this browser's forms carry (made now, and sent as a cookie, if it has none yet)."""
-    existing = request.cookies.get(CSRF_COOKIE) or g.get("new_csrf_token")
-    if existing:
-        return str(existing)
-    token = secrets.token_urlsafe(32)
-    g.new_csrf_token = token
-    return token
+def init_app(app: Flask, settings: Settings) -> None:
+    """Sessions, CSRF protection, the same-origin check and the sign-in attempt limit."""
+    app.config.update(
+        SESSION_COOKIE_NAME="shop_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=operator_sessions.LIFETIME,
+        WTF_CSRF_CHECK_DEFAULT=False,  # ``guard_forms`` decides which requests are checked: all but the API
+        WTF_CSRF_TIME_LIMIT=int(operator_sessions.LIFETIME.total_seconds()),
+        RATELIMIT_STORAGE_URI=settings.rate_limit_storage_uri,
+        RATELIMIT_HEADERS_ENABLED=True,
+    )
+    app.session_interface = SessionCookieSecureOverHttps()
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    @app.before_request
+    def guard_forms() -> None:
+        if request.method in UNSAFE_METHODS and not request.path.startswith("/api/"):
+            check_same_origin(request)
+            try:
+                csrf.protect()
+            except CSRFError:
+                raise Refused(
+                    400,
+                    "The form has expired",
+                    "This form did not carry this browser's security token (it may come from another "
+                    "site, or from before the session ended). Reload the page and try again.",
+                ) from None
 
 
-def check_csrf() -> None:
-    """Refuse a form whose hidden token does not match its cookie (a forged or a stale form)."""
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    field = request.form.get(CSRF_FIELD, "")
-    if not cookie or not field or not hmac.compare_digest(cookie.encode(), field.encode()):
+def check_same_origin(incoming: Request) -> None:
+    """Refuse a state-changing request that a page of another site made the browser send."""
+    claimed = incoming.headers.get("Origin") or incoming.headers.get("Referer")
+    cross_site = incoming.headers.get("Sec-Fetch-Site") == "cross-site"
+    if claimed is None and not cross_site:
+        return  # not sent by a browser on another site's behalf (curl, a test client): the token decides
+    if cross_site or claimed == "null" or urlsplit(claimed).netloc != incoming.host:
         raise Refused(
-            400,
-            "The form has expired",
-            "This form did not carry this browser's security token (it may come from another site, or "
-            "from before cookies were cleared). Reload the page and try again.",
+            403,
+            "Refused: sent from another site",
+            "This request came from a page of another site. Use the shop's own pages to make changes.",
         )
 
 
-def admin_proof(token: str) -> str:
-    """What the admin cookie holds: an HMAC of the token, so the cookie never reveals the token."""
-    return hmac.new(token.encode(), b"inverted-shop admin pages", hashlib.sha256).hexdigest()
+def is_operator(settings: Settings) -> bool:
+    """Whether this browser is signed in as an operator (demo mode makes nobody one)."""
+    return operator_sessions.signed_in(settings)
 
 
 def may_act(settings: Settings) -> bool:
-    """Whether this request may change anything: always in demo mode, else with the admin cookie."""
-    if settings.demo_mode:
-        return True
-    if settings.admin_token is None:
-        return False
-    cookie = request.cookies.get(ADMIN_COOKIE, "")
-    return hmac.compare_digest(cookie.encode(), admin_proof(settings.admin_token).encode())
+    """Whether this request may change anything: anyone in demo mode, else a signed-in operator."""
+    return settings.demo_mode or is_operator(settings)
 
 
 def check_may_act(settings: Settings) -> None:
     """Refuse a change from a browser that has not signed in (outside demo mode)."""
     if may_act(settings):
         return
-    if settings.admin_token is None:
+    if not settings.operator_keys:
         raise Refused(
             403,
             "These pages are read-only here",
-            "No admin token is configured and demo mode is off, so nobody may act through the pages. "
-            "Set SHOP_ADMIN_TOKEN (or SHOP_DEMO_MODE=1 on a machine of your own) and restart the web app.",
+            "No operator key is configured and demo mode is off, so nobody may act through the pages. "
+            "Set SHOP_OPERATOR_KEYS (make a key with `shop operator-key`), or SHOP_DEMO_MODE=1 on a machine "
+            "of your own, and restart the web app.",
         )
-    raise Refused(403, "Sign in first", "Changing anything needs the admin token: sign in on /sign-in.")
+    raise Refused(403, "Sign in first", "Changing anything needs an operator key: sign in on /sign-in.")
 
 
 def check_post(settings: Settings) -> None:
-    """Every POST of the pages: CSRF first (a forged request learns nothing), then the right to act."""
-    check_csrf()
+    """Every button of the pages: the form passed its CSRF check already; may this browser act?"""
     check_may_act(settings)

@@ -9,14 +9,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from shop.app import create_app
-from shop.config import Settings
 from shop.web_database import dispose_engine
+from tests.support.credentials import OPERATOR_HEADERS, web_settings
 
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
     """The real app (every context, the real reactions) on this test's own migrated database."""
-    app = create_app(Settings(database_url=database_url))
+    app = create_app(web_settings(database_url))
     app.config["TESTING"] = True
     yield app
     dispose_engine(app)
@@ -24,4 +24,13 @@ def app(database_url: str) -> Iterator[Flask]:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
+    """A client that presents an operator key on every request, as an operator's script would."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = OPERATOR_HEADERS["Authorization"]
+    return client
+
+
+@pytest.fixture
+def anonymous_client(app: Flask) -> FlaskClient:
+    """A client with no credentials at all: anyone on the internet."""
     return app.test_client()

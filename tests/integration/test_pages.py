@@ -21,10 +21,10 @@ import gateway_simulator
 import queue_core
 from payments.gateway_client import GatewayClient
 from shop.app import create_app
-from shop.config import Settings
 from shop.reactions import dispatch
 from shop.tasks import build_registry
 from shop.web_database import dispose_engine, engine_of
+from tests.support.credentials import web_settings
 from tests.support.gateway_process import running_gateway
 from tests.support.inprocess import fast_settings, running_worker, wait_for
 
@@ -35,7 +35,7 @@ PAGES = ["/", "/orders", "/tasks", "/queue", "/how-it-works", "/sign-in", "/sour
 
 @pytest.fixture
 def pages_app(database_url: str) -> Iterator[Flask]:
-    app = create_app(Settings(database_url=database_url, demo_mode=True, gateway_url=UNREACHABLE_GATEWAY))
+    app = create_app(web_settings(database_url, demo_mode=True, gateway_url=UNREACHABLE_GATEWAY))
     app.config["TESTING"] = True
     yield app
     dispose_engine(app)
@@ -50,9 +50,10 @@ def browser(pages_app: Flask) -> FlaskClient:
 
 
 def csrf(client: FlaskClient) -> str:
-    cookie = client.get_cookie("shop_csrf")
-    assert cookie is not None
-    return cookie.value
+    """The CSRF token of this browser's session, read off a page's form as a browser would."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/sign-in").get_data(as_text=True))
+    assert found is not None
+    return found.group(1)
 
 
 def order_form(client: FlaskClient, **fields: str) -> dict[str, str]:
@@ -244,7 +245,7 @@ def test_every_page_loads_only_files_served_by_the_app(browser: FlaskClient) -> 
 
 
 def test_outside_demo_mode_the_pages_show_no_buttons_to_a_visitor(database_url: str) -> None:
-    app = create_app(Settings(database_url=database_url, admin_token="WOBBLY-TABLE-0123456789"))
+    app = create_app(web_settings(database_url))
     try:
         client = app.test_client()
         html = client.get("/").get_data(as_text=True)
@@ -258,7 +259,7 @@ def test_outside_demo_mode_the_pages_show_no_buttons_to_a_visitor(database_url: 
 @pytest.mark.slow
 def test_the_failure_injection_form_changes_the_running_gateway(database_url: str, tmp_path: Path) -> None:
     with running_gateway(f"sqlite:///{tmp_path / 'gateway.sqlite3'}", tmp_path / "logs") as gateway:
-        app = create_app(Settings(database_url=database_url, demo_mode=True, gateway_url=gateway.base_url))
+        app = create_app(web_settings(database_url, demo_mode=True, gateway_url=gateway.base_url))
         try:
             client = app.test_client()
             assert 'value="0.0"' in client.get("/").get_data(as_text=True)

@@ -34,8 +34,8 @@ from queue_core import (
 from queue_core.models import task_table
 from shop.app import create_app
 from shop.cli import main
-from shop.config import Settings
 from shop.tasks import REGISTRY_CONFIG_KEY
+from tests.support.credentials import web_settings
 
 gift_metadata = MetaData()
 gift_wraps = Table(
@@ -100,7 +100,7 @@ def registry() -> TaskRegistry:
 @pytest.fixture
 def app(database_url: str, engine: Engine, registry: TaskRegistry) -> Flask:
     gift_metadata.create_all(engine)
-    app = create_app(Settings(database_url=database_url))
+    app = create_app(web_settings(database_url))
     app.config[REGISTRY_CONFIG_KEY] = registry
     return app
 
@@ -570,7 +570,7 @@ EVERY_COMMAND = [
 
 @pytest.mark.parametrize("command", EVERY_COMMAND, ids=lambda command: command[0])
 def test_every_command_on_an_unreachable_server_says_how_to_fix_it_in_one_line(command: list[str]) -> None:
-    app = create_app(Settings(database_url="postgresql+psycopg://clerk:s3cret@127.0.0.1:1/shop"))
+    app = create_app(web_settings("postgresql+psycopg://clerk:s3cret@127.0.0.1:1/shop"))
     app.config[REGISTRY_CONFIG_KEY] = build_test_registry()
 
     result = shop(app, "queue", *command)
@@ -588,7 +588,7 @@ def test_every_command_on_an_unreachable_server_says_how_to_fix_it_in_one_line(c
 def test_every_command_on_a_database_without_the_schema_says_to_upgrade_it(
     command: list[str], tmp_path: Path
 ) -> None:
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'blank.sqlite3'}"))
+    app = create_app(web_settings(f"sqlite:///{tmp_path / 'blank.sqlite3'}"))
     app.config[REGISTRY_CONFIG_KEY] = build_test_registry()
 
     result = shop(app, "queue", *command)

@@ -12,8 +12,8 @@ from psycopg import errors as pg_errors
 from sqlalchemy.exc import OperationalError
 
 from shop.app import create_app
-from shop.config import Settings
 from shop.web_database import dispose_engine
+from tests.support.credentials import web_settings
 
 PATH_PARAMETER = re.compile(r"\{[^}]+\}")
 NASTY_VALUES: list[Any] = [
@@ -107,7 +107,7 @@ def test_readiness_reports_the_database_and_the_queue(client: FlaskClient) -> No
 
 
 def test_readiness_fails_when_the_backlog_is_over_its_threshold(database_url: str) -> None:
-    app = create_app(Settings(database_url=database_url, ready_max_due_tasks=1))
+    app = create_app(web_settings(database_url, ready_max_due_tasks=1))
     client = app.test_client()
     body = {
         "customer_email": "ada@example.com",
@@ -125,7 +125,7 @@ def test_readiness_fails_when_the_backlog_is_over_its_threshold(database_url: st
 
 
 def test_readiness_fails_in_one_line_when_the_database_is_unreachable() -> None:
-    app = create_app(Settings(database_url="postgresql+psycopg://nobody@127.0.0.1:1/shop"))
+    app = create_app(web_settings("postgresql+psycopg://nobody@127.0.0.1:1/shop"))
 
     response = app.test_client().get("/readyz")
 

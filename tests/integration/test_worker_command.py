@@ -24,7 +24,7 @@ from queue_core import RunningTask, TaskRegistry, enqueue
 from queue_core.models import task_table, worker_table
 from shop.app import create_app
 from shop.cli import main
-from shop.config import Settings
+from tests.support.credentials import web_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHOP = Path(sys.executable).parent / "shop"
@@ -41,7 +41,7 @@ def weigh_parcel(task: RunningTask, session: Session) -> None:
 
 def shop(*args: str) -> Result:
     """Run ``shop ARGS`` in this process, for the checks made before the worker touches a database."""
-    app = create_app(Settings(database_url="sqlite://"))
+    app = create_app(web_settings("sqlite://"))
     return app.test_cli_runner().invoke(main, list(args))
 
 

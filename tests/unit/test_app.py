@@ -1,9 +1,9 @@
 from shop.app import create_app
-from shop.config import Settings
+from tests.support.credentials import web_settings
 
 
 def test_health_check_answers_ok() -> None:
-    client = create_app(Settings(database_url="sqlite://")).test_client()
+    client = create_app(web_settings("sqlite://")).test_client()
 
     response = client.get("/healthz")
 
@@ -12,6 +12,6 @@ def test_health_check_answers_ok() -> None:
 
 
 def test_app_takes_its_database_url_from_the_settings() -> None:
-    app = create_app(Settings(database_url="postgresql+psycopg://clerk@db.internal/shop"))
+    app = create_app(web_settings("postgresql+psycopg://clerk@db.internal/shop"))
 
     assert app.config["DATABASE_URL"] == "postgresql+psycopg://clerk@db.internal/shop"

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from orders.tasks import registry
 from shop.web_database import engine_of
+from tests.support.credentials import bearer
 from tests.support.domain import EventRecorder
 from tests.support.inprocess import run_until_idle
 
@@ -57,7 +58,9 @@ def test_placing_an_order_is_accepted_with_where_to_watch_it(client: FlaskClient
         ("TINY-TEAPOT", 1, 1_450),
     ]
     assert order["fraud_check_task"]["state"] == order["stock_reservation_task"]["state"] == "pending"
-    assert client.get(response.headers["Location"]).get_json() == order
+    token = order.pop("access_token")
+    customer = client.application.test_client()  # no operator key: only the order's token
+    assert customer.get(response.headers["Location"], headers=bearer(token)).get_json() == order
 
 
 def test_the_same_key_and_body_give_back_the_same_order_marked_as_a_replay(client: FlaskClient) -> None:
