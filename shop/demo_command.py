@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from shop.cli_database import checked_database_url, explained_database_errors
 from shop.config import REPO_ROOT, Settings
 
 LOG_DIR = REPO_ROOT / "var" / "demo-logs"
+SECRET_KEY_FILE = REPO_ROOT / "var" / "demo-secret-key"
 STARTUP_SECONDS = 60.0
 STOP_SECONDS = 30.0
 FINAL_STATES = {"shipped", "rejected", "payment_failed", "cancelled"}
@@ -85,7 +87,9 @@ def demo_command(
     web_url = f"http://127.0.0.1:{port}"
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     environment = {**os.environ, "DATABASE_URL": settings.database_url, "GATEWAY_URL": gateway_url}
-    environment["SHOP_DEMO_MODE"] = "1"  # the web pages' buttons work without an admin token
+    environment["SHOP_DEMO_MODE"] = "1"  # anyone may press the pages' buttons; every page says so
+    # The command's own app holds a throwaway key (``shop.cli``); the web app needs one that lasts.
+    environment["SHOP_SECRET_KEY"] = os.environ.get("SHOP_SECRET_KEY") or _demo_secret_key(SECRET_KEY_FILE)
     commands = [
         # A gateway that misbehaves now and then, so retries and declines show up in the demo.
         ("gateway", ["gateway", "--port", str(gateway_port), "--latency-ms", "150", "--transient-error-rate",
@@ -109,6 +113,16 @@ def demo_command(
             return
         click.echo("Press Ctrl-C to stop.")
         _wait_for_interrupt(children)
+
+
+def _demo_secret_key(path: Path) -> str:
+    """The demo's secret key: made once and kept (owner-only), so orders' tokens outlive a restart."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 @contextmanager

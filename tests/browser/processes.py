@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from shop import migrations
+from tests.support.credentials import SECRET_KEY
 from tests.support.gateway_process import free_port
 from tests.support.http_probe import wait_until_answering
 
@@ -81,6 +82,7 @@ def running_shop(directory: Path, worker_registry: str | None = None) -> Iterato
         "GATEWAY_DATABASE_URL": f"sqlite:///{directory / 'gateway.sqlite3'}",
         "SHOP_DEMO_MODE": "1",
         "WEB_THREADS": "8",
+        "SHOP_SECRET_KEY": SECRET_KEY,
     }
     worker = ["worker", "--concurrency", "4"]
     if worker_registry is not None:

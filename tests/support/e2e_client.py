@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.credentials import OPERATOR_HEADERS
+
 FINAL_ORDER_STATES = frozenset({"shipped", "rejected", "payment_failed", "cancelled"})
 FAILED_ORDER_STATES = frozenset({"rejected", "payment_failed"})
 PAID_ORDER_STATES = frozenset({"paid", "shipped"})
@@ -40,10 +42,15 @@ def order_body(rng: random.Random, email: str) -> dict[str, Any]:
     }
 
 
-def web_client(web_url: str) -> httpx.Client:
-    """An HTTP client on the shop's web app; thread-safe, so one serves a whole pool of customers."""
+def web_client(web_url: str, *, operator: bool = True) -> httpx.Client:
+    """An HTTP client on the shop's web app; thread-safe, so one serves a whole pool of customers.
+
+    It presents the operator key, as the auditor (and a back-office script) would: placing orders needs
+    none, but listing them, and cancelling without each order's own token, does.
+    """
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-    return httpx.Client(base_url=web_url, timeout=30.0, limits=limits)
+    headers = OPERATOR_HEADERS if operator else {}
+    return httpx.Client(base_url=web_url, timeout=30.0, limits=limits, headers=headers)
 
 
 def send_until_answered(

@@ -29,6 +29,7 @@ from typing import IO, Any
 import httpx
 import psycopg
 
+from tests.support.credentials import web_environment
 from tests.support.http_probe import wait_until_answering
 from tests.support.postgres_cluster import PostgresCluster, free_port
 
@@ -261,6 +262,7 @@ def running_shop(
             "GATEWAY_DATABASE_URL": f"sqlite:///{work_dir / 'gateway.sqlite3'}",
             "WEB_THREADS": "8",
             "PYTHONUNBUFFERED": "1",
+            **web_environment(),  # demo mode off: clients present the operator key, as in production
         },
         worker_options=worker_options or WorkerOptions(),
         web_url=f"http://127.0.0.1:{web_port}",
