@@ -33,7 +33,7 @@ from shop.pages import (
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Register every page group, sessions and CSRF protection, and the template helpers."""
-    security.init_app(app, settings)
+    limiter = security.init_app(app, settings)
     app.jinja_env.globals.update(CSRF_FIELD=security.CSRF_FIELD)  # Flask-WTF adds ``csrf_token()``
     app.jinja_env.filters.update(
         customer_email=common.customer_email,
@@ -45,6 +45,8 @@ def init_app(app: Flask, settings: Settings) -> None:
     )
     for module in (shop_front, order_list, explorer, dashboard, how_it_works, sign_in):
         app.register_blueprint(module.blueprint)
+    # Guessing keys on /sign-in: a few POSTs a minute per client address (signing out counts too), then 429.
+    limiter.limit(security.SIGN_IN_ATTEMPTS, methods=["POST"])(sign_in.blueprint)
 
     @app.errorhandler(security.Refused)
     def refused(error: security.Refused) -> tuple[str, int]:

@@ -34,7 +34,6 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SIGN_IN_ATTEMPTS = "5 per minute; 30 per hour"  # per client address: a 43-character key is not guessed
 
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address)
 
 
 class Refused(Exception):  # noqa: N818 - reads as what happened to the request
@@ -58,8 +57,11 @@ class SessionCookieSecureOverHttps(SecureCookieSessionInterface):
         return request.is_secure or super().get_cookie_secure(app)
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    """Sessions, CSRF protection, the same-origin check and the sign-in attempt limit."""
+def init_app(app: Flask, settings: Settings) -> Limiter:
+    """Sessions, CSRF protection and the same-origin check; returns the app's rate limiter.
+
+    The limiter is the app's own (not a module-level one), so two apps never share their counts.
+    """
     app.config.update(
         SESSION_COOKIE_NAME="shop_session",
         SESSION_COOKIE_HTTPONLY=True,
@@ -67,12 +69,12 @@ def init_app(app: Flask, settings: Settings) -> None:
         PERMANENT_SESSION_LIFETIME=operator_sessions.LIFETIME,
         WTF_CSRF_CHECK_DEFAULT=False,  # ``guard_forms`` decides which requests are checked: all but the API
         WTF_CSRF_TIME_LIMIT=int(operator_sessions.LIFETIME.total_seconds()),
-        RATELIMIT_STORAGE_URI=settings.rate_limit_storage_uri,
-        RATELIMIT_HEADERS_ENABLED=True,
     )
     app.session_interface = SessionCookieSecureOverHttps()
     csrf.init_app(app)
-    limiter.init_app(app)
+    limiter = Limiter(
+        get_remote_address, app=app, storage_uri=settings.rate_limit_storage_uri, headers_enabled=True
+    )
 
     @app.before_request
     def guard_forms() -> None:
@@ -87,6 +89,8 @@ def init_app(app: Flask, settings: Settings) -> None:
                     "This form did not carry this browser's security token (it may come from another "
                     "site, or from before the session ended). Reload the page and try again.",
                 ) from None
+
+    return limiter
 
 
 def check_same_origin(incoming: Request) -> None:

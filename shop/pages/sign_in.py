@@ -13,7 +13,6 @@ from flask import Blueprint, redirect, request, session, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from shop.access import operator_sessions
-from shop.pages import security
 from shop.pages.common import db, render, settings
 
 blueprint = Blueprint("sign_in", __name__, template_folder="templates")
@@ -27,9 +26,11 @@ def sign_in() -> tuple[str, int]:
 
 
 @blueprint.post("/sign-in")
-@security.limiter.limit(security.SIGN_IN_ATTEMPTS)
 def check_key() -> WerkzeugResponse | tuple[str, int]:
-    """Start an operator session when the key is one of ``SHOP_OPERATOR_KEYS``; a wrong one is a 403."""
+    """Start an operator session when the key is one of ``SHOP_OPERATOR_KEYS``; a wrong one is a 403.
+
+    Attempts are limited per client address (``security.SIGN_IN_ATTEMPTS``, applied in ``shop.pages``).
+    """
     keys = settings().operator_keys
     fingerprint = keys.fingerprint_of(request.form.get("key", ""))
     if fingerprint is None:
