@@ -32,6 +32,9 @@ class Settings:
     # signed in with this token, unless demo mode lets anyone act (``shop demo`` turns it on).
     admin_token: str | None = None
     demo_mode: bool = False
+    # Proxies in front of gunicorn that set X-Forwarded-For (1 behind deploy/nginx-site.conf): the app
+    # takes the client's address from there. 0 (the default) ignores the header, which a client can forge.
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -50,6 +53,7 @@ class Settings:
             ),
             admin_token=_admin_token(environ, "SHOP_ADMIN_TOKEN"),
             demo_mode=_flag(environ, "SHOP_DEMO_MODE"),
+            trusted_proxies=_count(environ, "SHOP_TRUSTED_PROXIES"),
         )
 
 
@@ -63,6 +67,19 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name}={raw!r} is not a number; set it to e.g. {default:g}") from None
     if value <= 0:
         raise SettingsError(f"{name}={raw!r} must be positive; set it to e.g. {default:g}")
+    return value
+
+
+def _count(environ: Mapping[str, str], name: str) -> int:
+    raw = environ.get(name)
+    if not raw:
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise SettingsError(f"{name}={raw!r} is not a count; set it to e.g. 1")
     return value
 
 
