@@ -20,7 +20,7 @@ threads = int(os.environ.get("WEB_THREADS", "8"))
 preload_app = False
 
 # What `timeout` does with gthread: each worker's main thread (the loop that accepts connections and
-# watches kept-alive ones) touches a heartbeat file at least once a second; the arbiter kills a worker
+# watches kept-alive ones) touches a heartbeat file about once a second; the arbiter kills a worker
 # whose heartbeat is older than `timeout`. Request threads never touch it, so a request stuck in a thread
 # (a client sending one byte a minute, a hung call) is never timed out: only a worker whose main loop
 # is stuck, or whose process is frozen, is killed and replaced.
@@ -28,7 +28,7 @@ timeout = int(os.environ.get("WEB_TIMEOUT_SECONDS", "30"))
 # On SIGTERM, requests in flight get this long to finish before the workers are killed.
 graceful_timeout = int(os.environ.get("WEB_GRACEFUL_SECONDS", "20"))
 
-# Slow clients. A thread serves one connection from its first byte: gunicorn hands a new connection
+# Slow clients. A thread serves one connection from its first byte: gunicorn (27) hands a new connection
 # back to the main loop only if it sends nothing for 5 s; once a byte arrives, the thread reads the rest
 # of the request head and body with no deadline. So a few clients that send slowly hold every thread of
 # every worker, and gunicorn has no setting against it. In production gunicorn sits behind nginx

@@ -108,14 +108,16 @@ def probe_health(base_url: str) -> list[float | None]:
     """``PROBES`` fresh requests to ``/healthz``, one every ``PROBE_EVERY_SECONDS``: each one's seconds to
     answer 200, or None where none came within ``PATIENCE_SECONDS``."""
     latencies: list[float | None] = []
-    for _ in range(PROBES):
-        started = time.monotonic()
-        try:
-            response = httpx.get(f"{base_url}/healthz", timeout=PATIENCE_SECONDS)
-            latencies.append(time.monotonic() - started if response.status_code == 200 else None)
-        except httpx.TimeoutException:
-            latencies.append(None)
-        time.sleep(max(0.0, PROBE_EVERY_SECONDS - (time.monotonic() - started)))
+    no_reuse = httpx.Limits(max_keepalive_connections=0)  # a new connection per probe, like a new client
+    with httpx.Client(base_url=base_url, timeout=PATIENCE_SECONDS, limits=no_reuse) as client:
+        for _ in range(PROBES):
+            started = time.monotonic()
+            try:
+                response = client.get("/healthz")
+                latencies.append(time.monotonic() - started if response.status_code == 200 else None)
+            except httpx.TimeoutException:
+                latencies.append(None)
+            time.sleep(max(0.0, PROBE_EVERY_SECONDS - (time.monotonic() - started)))
     return latencies
 
 
