@@ -19,11 +19,36 @@ threads = int(os.environ.get("WEB_THREADS", "8"))
 # The app is built after the fork, in each worker: connection pools must never cross a fork.
 preload_app = False
 
-# A request still running after this long is stuck: the worker is killed and replaced.
+# What `timeout` does with gthread: each worker's main thread (the loop that accepts connections and
+# watches kept-alive ones) touches a heartbeat file about once a second; the arbiter kills a worker
+# whose heartbeat is older than `timeout`. Request threads never touch it, so a request stuck in a thread
+# (a client sending one byte a minute, a hung call) is never timed out: only a worker whose main loop
+# is stuck, or whose process is frozen, is killed and replaced.
 timeout = int(os.environ.get("WEB_TIMEOUT_SECONDS", "30"))
 # On SIGTERM, requests in flight get this long to finish before the workers are killed.
 graceful_timeout = int(os.environ.get("WEB_GRACEFUL_SECONDS", "20"))
+
+# Slow clients. A thread serves one connection from its first byte: gunicorn (27) hands a new connection
+# back to the main loop only if it sends nothing for 5 s; once a byte arrives, the thread reads the rest
+# of the request head and body with no deadline. So a few clients that send slowly hold every thread of
+# every worker, and gunicorn has no setting against it. In production gunicorn sits behind nginx
+# (deploy/nginx-site.conf, docs/deploy.md), which sends it only complete requests and reads responses
+# at once: the threads then work only for the app. Bind to 127.0.0.1, or a network only nginx reaches.
+# Idle kept-alive connections (from nginx) wait in the main loop, not in a thread, for this long:
 keepalive = 5
+
+# Request size limits, a backstop behind nginx's (which answer in the API's JSON shape): at least as
+# large as what nginx lets through (a request line or header line fits one of its 8 KiB buffers), so a
+# request nginx accepts is never refused here. nginx does not count header fields; 100 is plenty.
+limit_request_line = 8190  # the most gunicorn allows
+limit_request_field_size = 8190
+limit_request_fields = 100
+
+# The scheme (http or https) comes from nginx's X-Forwarded-Proto, trusted only from the peers in
+# FORWARDED_ALLOW_IPS (gunicorn reads it itself; default 127.0.0.1,::1, where nginx runs). Only that one
+# header: gunicorn's defaults also trust X-Forwarded-Ssl and X-Forwarded-Protocol, which nginx passes
+# through from the client unchanged.
+secure_scheme_headers = {"X-FORWARDED-PROTO": "https"}
 
 # Recycle workers now and then, so a slow leak cannot grow without bound.
 max_requests = 5000

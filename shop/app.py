@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shop import api, health, pages, web_database
 from shop.access import api_policy
@@ -30,4 +31,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     api_policy.init_app(app, settings)
     api.init_app(app)
     pages.init_app(app, settings)
+    if settings.trusted_proxies:
+        # Only the address: gunicorn already sets the scheme from X-Forwarded-Proto, and only for the
+        # peers it trusts (FORWARDED_ALLOW_IPS), which is stricter than counting hops.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0)  # type: ignore[method-assign]
     return app

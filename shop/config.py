@@ -41,6 +41,9 @@ class Settings:
     # Where the sign-in attempt limit counts (Flask-Limiter): per process by default; a fleet of web
     # processes shares one count through e.g. ``redis://host:6379``.
     rate_limit_storage_uri: str = "memory://"
+    # Proxies in front of gunicorn that set X-Forwarded-For (1 behind deploy/nginx-site.conf): the app
+    # takes the client's address from there. 0 (the default) ignores the header, which a client can forge.
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -62,6 +65,7 @@ class Settings:
             secret_key=_secret_key(environ, "SHOP_SECRET_KEY"),
             secret_key_fallbacks=_secret_key_fallbacks(environ, "SHOP_SECRET_KEY_FALLBACKS"),
             rate_limit_storage_uri=environ.get("RATELIMIT_STORAGE_URI") or cls.rate_limit_storage_uri,
+            trusted_proxies=_count(environ, "SHOP_TRUSTED_PROXIES"),
         )
 
 
@@ -86,6 +90,19 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name}={raw!r} is not a number; set it to e.g. {default:g}") from None
     if value <= 0:
         raise SettingsError(f"{name}={raw!r} must be positive; set it to e.g. {default:g}")
+    return value
+
+
+def _count(environ: Mapping[str, str], name: str) -> int:
+    raw = environ.get(name)
+    if not raw:
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise SettingsError(f"{name}={raw!r} is not a count; set it to e.g. 1")
     return value
 
 

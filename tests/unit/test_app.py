@@ -1,4 +1,7 @@
+from flask import Flask, request
+
 from shop.app import create_app
+from shop.config import Settings
 from tests.support.credentials import web_settings
 
 
@@ -15,3 +18,37 @@ def test_app_takes_its_database_url_from_the_settings() -> None:
     app = create_app(web_settings("postgresql+psycopg://clerk@db.internal/shop"))
 
     assert app.config["DATABASE_URL"] == "postgresql+psycopg://clerk@db.internal/shop"
+
+
+def client_address_as_seen_by(app: Flask, forwarded_for: str) -> str:
+    """Ask ``app`` who is calling, for a request from nginx on 127.0.0.1 on behalf of ``forwarded_for``."""
+    app.add_url_rule("/who-is-calling", "who_is_calling", lambda: request.remote_addr or "")
+    response = app.test_client().get(
+        "/who-is-calling",
+        headers={"X-Forwarded-For": forwarded_for},
+        environ_base={"REMOTE_ADDR": "127.0.0.1"},
+    )
+    return response.get_data(as_text=True)
+
+
+def test_behind_a_trusted_proxy_the_client_address_comes_from_x_forwarded_for() -> None:
+    settings = web_settings("sqlite://", trusted_proxies=1)
+
+    assert client_address_as_seen_by(create_app(settings), "203.0.113.7") == "203.0.113.7"
+
+
+def test_a_trusted_proxy_counts_hops_from_the_right_so_a_forged_first_hop_is_ignored() -> None:
+    settings = web_settings("sqlite://", trusted_proxies=1)
+
+    assert client_address_as_seen_by(create_app(settings), "10.6.6.6, 203.0.113.7") == "203.0.113.7"
+
+
+def test_without_a_trusted_proxy_x_forwarded_for_is_ignored() -> None:
+    app = create_app(web_settings("sqlite://"))
+
+    assert client_address_as_seen_by(app, "203.0.113.7") == "127.0.0.1"
+
+
+def test_the_trusted_proxy_count_comes_from_the_environment() -> None:
+    assert Settings.from_env({"SHOP_TRUSTED_PROXIES": "1"}).trusted_proxies == 1
+    assert Settings.from_env({}).trusted_proxies == 0
