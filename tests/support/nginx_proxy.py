@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support.credentials import web_environment
 from tests.support.e2e_processes import REPO_ROOT, START_SECONDS, ShopProcess
 from tests.support.http_probe import wait_until_answering
 
@@ -52,6 +53,7 @@ def running_shop_web(work_dir: Path, port: int, *, workers: int = 1) -> Iterator
         "WEB_THREADS": "8",
         "SHOP_TRUSTED_PROXIES": "1",
         "PYTHONUNBUFFERED": "1",
+        **web_environment(),
     }
     shop = [sys.executable, "-m", "shop"]
     subprocess.run([*shop, "db", "upgrade"], cwd=REPO_ROOT, env=environment, check=True, timeout=60)
