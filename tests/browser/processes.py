@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from shop import migrations
-from tests.support.credentials import SECRET_KEY
+from tests.support.credentials import web_environment
 from tests.support.gateway_process import free_port
 from tests.support.http_probe import wait_until_answering
 
@@ -63,7 +63,9 @@ class RunningShop:
 
 
 @contextmanager
-def running_shop(directory: Path, worker_registry: str | None = None) -> Iterator[RunningShop]:
+def running_shop(
+    directory: Path, worker_registry: str | None = None, *, demo_mode: bool = True
+) -> Iterator[RunningShop]:
     """Migrate a fresh SQLite database, start the three processes, wait until they answer; stop them after."""
     directory.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{directory / 'shop.sqlite3'}"
@@ -80,9 +82,9 @@ def running_shop(directory: Path, worker_registry: str | None = None) -> Iterato
         "DATABASE_URL": database_url,
         "GATEWAY_URL": shop.gateway_url,
         "GATEWAY_DATABASE_URL": f"sqlite:///{directory / 'gateway.sqlite3'}",
-        "SHOP_DEMO_MODE": "1",
+        "SHOP_DEMO_MODE": "1" if demo_mode else "0",
         "WEB_THREADS": "8",
-        "SHOP_SECRET_KEY": SECRET_KEY,
+        **web_environment(),  # demo mode, with an operator key for tests that read as an operator
     }
     worker = ["worker", "--concurrency", "4"]
     if worker_registry is not None:

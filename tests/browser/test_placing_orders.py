@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Visited
 from tests.browser.processes import RunningShop
+from tests.support.credentials import OPERATOR_HEADERS
 
 SHIPPING_SECONDS = 60
 
@@ -31,13 +32,15 @@ def test_an_order_placed_in_the_form_is_watched_until_it_is_shipped(
     expect(row.locator("[data-order-state=shipped]")).to_be_visible(timeout=SHIPPING_SECONDS * 1000)
     expect(row.locator("[data-task-state=succeeded]")).to_contain_text("batch")
     assert visited.foreign(shop.web_url) == []
-    placed = httpx.get(f"{shop.web_url}/api/orders/{order_id}").json()
+    placed = httpx.get(f"{shop.web_url}/api/orders/{order_id}", headers=OPERATOR_HEADERS).json()
     assert placed["customer_email"] == "grace@example.com"
     assert [(line["sku"], line["quantity"]) for line in placed["lines"]] == [("TINY-TEAPOT", 2)]
 
 
 def test_a_bad_form_shows_each_fields_message_and_places_nothing(page: Page, shop: RunningShop) -> None:
-    before = httpx.get(f"{shop.web_url}/api/orders", params={"limit": 100}).json()["orders"]
+    before = httpx.get(f"{shop.web_url}/api/orders", params={"limit": 100}, headers=OPERATOR_HEADERS).json()[
+        "orders"
+    ]
     page.goto("/")
     page.fill("#customer_email", "not-an-email")
     page.fill("#shipping_country", "germany")
@@ -51,5 +54,7 @@ def test_a_bad_form_shows_each_fields_message_and_places_nothing(page: Page, sho
     expect(page.locator("[data-error-for=shipping_country]")).to_contain_text("two upper-case letters")
     expect(page.locator("[data-error-for=line-0-quantity]")).to_have_text("Must be between 1 and 100.")
     expect(page.locator("#customer_email")).to_have_value("not-an-email")  # what was typed stays
-    after = httpx.get(f"{shop.web_url}/api/orders", params={"limit": 100}).json()["orders"]
+    after = httpx.get(f"{shop.web_url}/api/orders", params={"limit": 100}, headers=OPERATOR_HEADERS).json()[
+        "orders"
+    ]
     assert len(after) == len(before)
