@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -86,6 +87,9 @@ def demo_command(
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     environment = {**os.environ, "DATABASE_URL": settings.database_url, "GATEWAY_URL": gateway_url}
     environment["SHOP_DEMO_MODE"] = "1"  # the web pages' buttons work without an admin token
+    # The gateway, the web app and the workers share one API key: the environment's, else a new one for
+    # this run. Given through the environment, not argv, which every user of the machine can read.
+    environment["GATEWAY_API_KEY"] = settings.gateway_api_key or secrets.token_urlsafe(32)
     commands = [
         # A gateway that misbehaves now and then, so retries and declines show up in the demo.
         ("gateway", ["gateway", "--port", str(gateway_port), "--latency-ms", "150", "--transient-error-rate",
