@@ -16,9 +16,12 @@ real providers (Stripe, Adyen and the like):
 - Refunds, including a refund of a charge that never arrived: it leaves a ``voided`` tombstone under the
   charge's key, so that a late retry of that charge is refused instead of captured.
 - A ledger (``/v1/ledger``) to reconcile against: the proof that each paid order was charged once.
+- An API key: every request but ``/healthz`` carries ``Authorization: Bearer <GATEWAY_API_KEY>``, or is
+  answered 401 (``gateway_simulator.api_key``).
 
 Its tables are created with ``metadata.create_all`` when it starts; they are not part of the shop's
-Alembic migrations. Run it with ``shop gateway``; build it in tests with ``create_app(database_url)``.
+Alembic migrations. Run it with ``shop gateway``; build it in tests with
+``create_app(database_url, api_key=...)``.
 """
 
 from gateway_simulator.app import create_app

@@ -10,23 +10,30 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from gateway_simulator import api
+from gateway_simulator.api_key import api_key_from_env, checked_api_key, require_api_key
 from gateway_simulator.database import create_gateway_engine, database_url_from_env, normalize_database_url
 from gateway_simulator.failure_injection import ensure_settings_row
 from gateway_simulator.models import Base
 
 
-def create_app(database_url: str | None = None, *, rng: random.Random | None = None) -> Flask:
+def create_app(
+    database_url: str | None = None, *, api_key: str | None = None, rng: random.Random | None = None
+) -> Flask:
     """The simulator on ``database_url`` (default: ``GATEWAY_DATABASE_URL``, else ``var/gateway.sqlite3``).
 
-    Creates the tables it lacks and the failure-injection row with its defaults. ``rng`` decides the
-    failure injection's rolls; tests pass one whose rolls they choose.
+    Every request but ``/healthz`` must carry ``api_key`` (default: ``GATEWAY_API_KEY``; none at all is
+    an ``ApiKeyError``, see ``gateway_simulator.api_key``). Creates the tables it lacks and the
+    failure-injection row with its defaults. ``rng`` decides the failure injection's rolls; tests pass
+    one whose rolls they choose.
     """
+    api_key = api_key_from_env() if api_key is None else checked_api_key(api_key)
     url = database_url_from_env() if database_url is None else normalize_database_url(database_url)
     engine = create_gateway_engine(url)
     Base.metadata.create_all(engine)
     with Session(engine) as session, session.begin():
         ensure_settings_row(session)
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # it serves no files: no route to guard or to probe
+    require_api_key(app, api_key)
     api.init_app(app, engine, random.Random() if rng is None else rng)
 
     @app.get("/healthz")

@@ -9,7 +9,8 @@ and is tried once; the task queue retries. What a caller may conclude from each 
   retrying with the same key is safe.
 - ``GatewayTimeout`` (no answer in time, the connection dropped mid-answer, a 504): the charge may or
   may not have happened. Only a retry with the same key tells, so the key must not be given up.
-- ``GatewayRejected`` (a 4xx other than a decline): our request is wrong; retrying cannot help.
+- ``GatewayRejected`` (a 4xx other than a decline): our request is wrong; retrying cannot help. A 401
+  is one: the API key (``GATEWAY_API_KEY``) is missing or not the gateway's.
 - a plain ``GatewayError``: a success we cannot read. Treat it as a timeout: retry with the same key.
 
 A 504 counts as a timeout, not as unavailability: it says that something between us and the provider
@@ -18,6 +19,7 @@ stopped waiting, not that the provider did nothing.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -69,13 +71,40 @@ class RefundOutcome:
     refund_id: str | None
 
 
+class BearerApiKey(httpx.Auth):
+    """Sends the gateway's API key on every request as ``Authorization: Bearer <key>``.
+
+    An ``httpx.Auth`` rather than a default header: httpx would replace a header with Basic credentials
+    from a ``user:password@`` in the base URL. Its repr hides the key, so no log line can show it.
+    """
+
+    def __init__(self, api_key: str) -> None:
+        self._authorization = f"Bearer {api_key}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._authorization
+        yield request
+
+    def __repr__(self) -> str:
+        return "BearerApiKey(<hidden>)"
+
+
 class GatewayClient:
-    """Talks to the gateway at ``base_url``; one instance may be shared by threads (httpx.Client is)."""
+    """Talks to the gateway at ``base_url``; one instance may be shared by threads (httpx.Client is).
+
+    Every request carries ``api_key``; without one the gateway answers 401 (``GatewayRejected``).
+    """
 
     def __init__(
-        self, base_url: str, *, timeout: float = 5.0, transport: httpx.BaseTransport | None = None
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 5.0,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+        auth = BearerApiKey(api_key) if api_key else None
+        self._http = httpx.Client(base_url=base_url, auth=auth, timeout=timeout, transport=transport)
 
     def charge(
         self, *, idempotency_key: str, amount_cents: int, currency: str, reference: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from shop.access.operator_keys import OperatorKeyError, OperatorKeys
@@ -28,6 +28,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     gateway_url: str = DEFAULT_GATEWAY_URL  # the payment provider the charge tasks call
     gateway_timeout_seconds: float = 5.0  # past this, a charge's outcome is unknown and the task retries
+    # Sent to the gateway as ``Authorization: Bearer``; out of repr so that no log line shows it.
+    gateway_api_key: str | None = field(default=None, repr=False)
     ready_max_due_tasks: int = 10_000  # /readyz fails when more due tasks than this wait
     ready_max_oldest_due_seconds: float = 300.0  # ... or when the oldest has waited longer than this
     # Who may do what (``shop.access``): operators present one of these keys, to the API as a bearer
@@ -56,6 +58,7 @@ class Settings:
             database_url=normalize_database_url(environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL),
             gateway_url=(environ.get("GATEWAY_URL") or DEFAULT_GATEWAY_URL).rstrip("/"),
             gateway_timeout_seconds=_number(environ, "GATEWAY_TIMEOUT_SECONDS", cls.gateway_timeout_seconds),
+            gateway_api_key=_gateway_api_key(environ),
             ready_max_due_tasks=int(_number(environ, "READY_MAX_DUE_TASKS", cls.ready_max_due_tasks)),
             ready_max_oldest_due_seconds=_number(
                 environ, "READY_MAX_OLDEST_DUE_SECONDS", cls.ready_max_oldest_due_seconds
@@ -91,6 +94,17 @@ def _number(environ: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise SettingsError(f"{name}={raw!r} must be positive; set it to e.g. {default:g}")
     return value
+
+
+def _gateway_api_key(environ: Mapping[str, str]) -> str | None:
+    # Only checked to fit a header: how strong a key must be is the gateway's to say, as at a real one.
+    raw = environ.get("GATEWAY_API_KEY")
+    if raw and (not raw.isascii() or not raw.isprintable() or " " in raw):
+        raise SettingsError(
+            "GATEWAY_API_KEY must be visible ASCII characters without spaces; make one with "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    return raw or None
 
 
 def _count(environ: Mapping[str, str], name: str) -> int:

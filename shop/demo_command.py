@@ -90,6 +90,9 @@ def demo_command(
     environment["SHOP_DEMO_MODE"] = "1"  # anyone may press the pages' buttons; every page says so
     # The command's own app holds a throwaway key (``shop.cli``); the web app needs one that lasts.
     environment["SHOP_SECRET_KEY"] = os.environ.get("SHOP_SECRET_KEY") or _demo_secret_key(SECRET_KEY_FILE)
+    # The gateway, the web app and the workers share one API key: the environment's, else a new one for
+    # this run. Given through the environment, not argv, which every user of the machine can read.
+    environment["GATEWAY_API_KEY"] = settings.gateway_api_key or secrets.token_urlsafe(32)
     commands = [
         # A gateway that misbehaves now and then, so retries and declines show up in the demo.
         ("gateway", ["gateway", "--port", str(gateway_port), "--latency-ms", "150", "--transient-error-rate",

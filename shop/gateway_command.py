@@ -2,9 +2,10 @@
 
 Gunicorn runs inside this process (``gunicorn.app.base.BaseApplication``) rather than replacing it with
 ``python -m gunicorn``: click checks the options, and the database is prepared (tables created, failure
-injection set) before gunicorn starts, so a wrong URL, an unreachable database or a taken port is one
-line from click instead of a worker that fails to boot in gunicorn's log; and the application reaches
-gunicorn as an object built from checked options, not as an import string plus environment variables.
+injection set) before gunicorn starts, so a missing API key, a wrong URL, an unreachable database or a
+taken port is one line from click instead of a worker that fails to boot in gunicorn's log; and the
+application reaches gunicorn as an object built from checked options, not as an import string plus
+environment variables.
 From then on gunicorn's arbiter owns the process: SIGTERM stops it gracefully (requests in flight get
 ``GRACEFUL_SECONDS``, after which an injected timeout still hanging is cut off), SIGINT at once; it
 exits 0 either way.
@@ -28,6 +29,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, P
 from sqlalchemy.orm import Session
 
 from gateway_simulator import create_app
+from gateway_simulator.api_key import API_KEY_VARIABLE, ApiKeyError, checked_api_key
 from gateway_simulator.database import create_gateway_engine, database_url_from_env, normalize_database_url
 from gateway_simulator.failure_injection import FailureSettings, update_settings
 from gateway_simulator.models import Base
@@ -65,6 +67,13 @@ class GatewayServer(BaseApplication):
     default=None,
     envvar="GATEWAY_DATABASE_URL",
     help="The gateway's own database. [default: $GATEWAY_DATABASE_URL, else var/gateway.sqlite3]",
+)
+@click.option(
+    "--api-key",
+    default=None,
+    envvar=API_KEY_VARIABLE,
+    help=f"The key every request but /healthz must carry (Bearer). [default: ${API_KEY_VARIABLE}; prefer "
+    "the variable: a command line is visible to every user of the machine]",
 )
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Processes.")
 @click.option(
@@ -114,6 +123,7 @@ def gateway_command(
     host: str,
     port: int,
     database_url: str | None,
+    api_key: str | None,
     workers: int,
     threads: int,
     latency_ms: int,
@@ -127,6 +137,10 @@ def gateway_command(
     The failure-injection options are applied at start, replacing whatever an earlier run left in the
     database; change them while it runs with PUT /v1/failure-injection.
     """
+    try:
+        api_key = checked_api_key(api_key)
+    except ApiKeyError as error:
+        raise click.ClickException(str(error)) from None
     url = database_url_from_env() if database_url is None else normalize_database_url(database_url)
     shown_url = _checked_database_url(url)
     settings = FailureSettings(latency_ms, transient_error_rate, timeout_rate, decline_rate, timeout_seconds)
@@ -143,7 +157,7 @@ def gateway_command(
         "graceful_timeout": GRACEFUL_SECONDS,
         "proc_name": "shop-gateway",
     }
-    GatewayServer(lambda: create_app(url), options).run()
+    GatewayServer(lambda: create_app(url, api_key=api_key), options).run()
 
 
 def _prepare_database(url: str, settings: FailureSettings) -> None:

@@ -113,9 +113,15 @@ def worker_command(
     )
     _log_to_stderr()
     app_settings: Settings = current_app.extensions["shop.settings"]
+    if app_settings.gateway_api_key is None:
+        log.warning("GATEWAY_API_KEY is not set: the payment gateway will refuse every charge and refund")
     with (
         command_engine() as engine,
-        GatewayClient(app_settings.gateway_url, timeout=app_settings.gateway_timeout_seconds) as gateway,
+        GatewayClient(
+            app_settings.gateway_url,
+            api_key=app_settings.gateway_api_key,
+            timeout=app_settings.gateway_timeout_seconds,
+        ) as gateway,
     ):
         worker = Worker(engine, registry, settings, session_info=handler_session_info(gateway))
         log.info("running tasks %s", ", ".join(sorted(registry.names)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import uuid
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from flask import Blueprint, redirect, request, url_for
@@ -17,6 +18,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from orders import services as orders_services
 from orders.models import FINAL_ORDER_STATES, Product
 from orders.schemas import IdempotencyKeyIn, PlaceOrderIn
+from payments.gateway_client import BearerApiKey
 from shop.pages import readings, security
 from shop.pages.common import db, render, settings
 
@@ -127,12 +129,10 @@ def set_failure_injection() -> WerkzeugResponse | tuple[str, int]:
         messages = {str(name): _texts(value) for name, value in found.items()}
         return _page(status=422, failure_values=form, failure_errors=messages)
     try:
-        response = httpx.put(
-            f"{settings().gateway_url}/v1/failure-injection", json=changes, timeout=GATEWAY_SECONDS
-        )
-        response.raise_for_status()
+        _call_gateway("PUT", "/v1/failure-injection", json=changes)
     except httpx.HTTPError as error:
-        message = f"The gateway at {settings().gateway_url} did not take the settings: {error}"
+        where = _shown_url(settings().gateway_url)
+        message = f"The gateway at {where} did not take the settings: {_why(error)}."
         return _page(status=502, failure_values=form, failure_errors={"gateway": [message]})
     return redirect(url_for("shop_front.shop", injected="1"), code=303)
 
@@ -160,7 +160,7 @@ def _page(status: int = 200, **overrides: Any) -> tuple[str, int]:
         "failure_knobs": FAILURE_KNOBS,
         "failure_values": failure,
         "failure_errors": {"gateway": [gateway_problem]} if gateway_problem else {},
-        "gateway_url": settings().gateway_url,
+        "gateway_url": _shown_url(settings().gateway_url),
         "recent": recent,
         "busy": any(row.order.order_state not in FINAL_ORDER_STATES for row in recent),
         "refresh_seconds": 2,
@@ -226,9 +226,40 @@ def _texts(value: Any) -> list[str]:
 def _gateway_settings() -> tuple[dict[str, Any], str | None]:
     """The gateway's failure injection now, or the knobs' blanks and why they could not be read."""
     try:
-        response = httpx.get(f"{settings().gateway_url}/v1/failure-injection", timeout=GATEWAY_SECONDS)
-        response.raise_for_status()
-        found: dict[str, Any] = response.json()
+        found: dict[str, Any] = _call_gateway("GET", "/v1/failure-injection").json()
         return found, None
     except (httpx.HTTPError, ValueError) as error:
-        return {}, f"The gateway at {settings().gateway_url} did not answer ({error}); is it running?"
+        where = _shown_url(settings().gateway_url)
+        return {}, f"Cannot read the failure injection of the gateway at {where}: {_why(error)}."
+
+
+def _call_gateway(method: str, path: str, **options: Any) -> httpx.Response:
+    """A 2xx answer from the gateway to a request carrying the shop's API key; else an ``httpx.HTTPError``."""
+    api_key = settings().gateway_api_key
+    response = httpx.request(
+        method,
+        f"{settings().gateway_url}{path}",
+        auth=BearerApiKey(api_key) if api_key else None,
+        timeout=GATEWAY_SECONDS,
+        **options,
+    )
+    response.raise_for_status()
+    return response
+
+
+def _shown_url(url: str) -> str:
+    """``url`` as a visitor may see it: no ``user:password@``, query or fragment (where secrets hide)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def _why(error: httpx.HTTPError | ValueError) -> str:
+    # In our own words: httpx's messages quote the whole URL, credentials and all.
+    if isinstance(error, httpx.HTTPStatusError):
+        code = error.response.status_code
+        return "it refused the shop's GATEWAY_API_KEY" if code == 401 else f"it answered {code}"
+    if isinstance(error, httpx.TimeoutException):
+        return f"no answer within {GATEWAY_SECONDS:g} s"
+    if isinstance(error, httpx.TransportError):
+        return "cannot connect; is it running?"
+    return "its answer was not JSON" if isinstance(error, ValueError) else type(error).__name__

@@ -21,6 +21,7 @@ from typing import IO
 from shop import migrations
 from tests.support.credentials import web_environment
 from tests.support.gateway_process import free_port
+from tests.support.gateway_requests import GATEWAY_API_KEY
 from tests.support.http_probe import wait_until_answering
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +82,7 @@ def running_shop(
         **os.environ,
         "DATABASE_URL": database_url,
         "GATEWAY_URL": shop.gateway_url,
+        "GATEWAY_API_KEY": GATEWAY_API_KEY,  # the gateway requires it, the web app and the worker send it
         "GATEWAY_DATABASE_URL": f"sqlite:///{directory / 'gateway.sqlite3'}",
         "SHOP_DEMO_MODE": "1" if demo_mode else "0",
         "WEB_THREADS": "8",

@@ -1,7 +1,8 @@
 """``shop demo``, the README's demo command, run as a new user would: real processes on SQLite.
 
 The check mode (``--exit-when-settled``) runs the whole demo, waits until every sample order has settled
-and stops the gateway, the web app and the workers; here it runs on ports and files of its own.
+and stops the gateway, the web app and the workers; here it runs on ports and files of its own, and with
+no ``GATEWAY_API_KEY``, so the demo makes one and hands it to every process.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def test_demo_starts_every_process_settles_its_sample_orders_and_stops_them(tmp_
         "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite3'}",
         "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.sqlite3'}",
     }
+    environment.pop("GATEWAY_API_KEY", None)
     command = [
         sys.executable, "-m", "shop", "demo", "--exit-when-settled", "--orders", "6",
         "--port", str(free_port()), "--gateway-port", str(free_port()), "--log-dir", str(tmp_path / "logs"),
@@ -42,4 +44,5 @@ def test_demo_starts_every_process_settles_its_sample_orders_and_stops_them(tmp_
     assert "Placed 6 sample orders" in result.stdout
     assert "The shop is running: open http://127.0.0.1:" in result.stdout
     assert "Sample orders:" in result.stdout and "rejected" in result.stdout  # the fraud.example one
+    assert "shipped" in result.stdout  # charged: the workers sent the gateway the demo's key
     assert "Stopped the gateway, the web app and the workers." in result.stdout

@@ -26,6 +26,7 @@ from shop.tasks import build_registry
 from shop.web_database import dispose_engine, engine_of
 from tests.support.credentials import web_settings
 from tests.support.gateway_process import running_gateway
+from tests.support.gateway_requests import GATEWAY_API_KEY, bearer
 from tests.support.inprocess import fast_settings, running_worker, wait_for
 
 UNREACHABLE_GATEWAY = "http://127.0.0.1:9"
@@ -148,8 +149,10 @@ def test_fifty_random_orders_are_placed_with_one_button(browser: FlaskClient) ->
 @pytest.fixture
 def gateway(tmp_path: Path) -> GatewayClient:
     """The gateway simulator in-process: well behaved, so every ordinary order ships."""
-    app = gateway_simulator.create_app(f"sqlite:///{tmp_path / 'gateway.sqlite3'}")
-    return GatewayClient("http://gateway.test", transport=httpx.WSGITransport(app=app))
+    app = gateway_simulator.create_app(f"sqlite:///{tmp_path / 'gateway.sqlite3'}", api_key=GATEWAY_API_KEY)
+    return GatewayClient(
+        "http://gateway.test", api_key=GATEWAY_API_KEY, transport=httpx.WSGITransport(app=app)
+    )
 
 
 def test_a_whole_run_shows_on_the_orders_page_the_explorer_and_the_dashboard(
@@ -259,10 +262,18 @@ def test_outside_demo_mode_the_pages_show_no_buttons_to_a_visitor(database_url: 
 @pytest.mark.slow
 def test_the_failure_injection_form_changes_the_running_gateway(database_url: str, tmp_path: Path) -> None:
     with running_gateway(f"sqlite:///{tmp_path / 'gateway.sqlite3'}", tmp_path / "logs") as gateway:
-        app = create_app(web_settings(database_url, demo_mode=True, gateway_url=gateway.base_url))
+        settings = web_settings(
+            database_url,
+            demo_mode=True,
+            gateway_url=gateway.base_url.replace("//", "//clerk:s3cret@"),  # ignored: the API key is sent
+            gateway_api_key=gateway.api_key,
+        )
+        app = create_app(settings)
         try:
             client = app.test_client()
-            assert 'value="0.0"' in client.get("/").get_data(as_text=True)
+            page = client.get("/").get_data(as_text=True)
+            assert 'value="0.0"' in page
+            assert f"<code>{gateway.base_url}</code>" in page and "s3cret" not in page
             form = {
                 "csrf_token": csrf(client),
                 "latency_ms": "25",
@@ -274,10 +285,50 @@ def test_the_failure_injection_form_changes_the_running_gateway(database_url: st
             good = client.post("/shop/failure-injection", data=form)
         finally:
             dispose_engine(app)
-        now = httpx.get(f"{gateway.base_url}/v1/failure-injection").json()
+        now = httpx.get(f"{gateway.base_url}/v1/failure-injection", headers=bearer(gateway.api_key)).json()
 
     assert bad.status_code == 422 and field_errors(bad.get_data(as_text=True)) == {
         "decline_rate": "Must be 0 to 1."
     }
     assert good.status_code == 303
     assert now["latency_ms"] == 25 and now["transient_error_rate"] == 0.5 and now["decline_rate"] == 0.25
+
+
+@pytest.mark.parametrize("action", ["show", "apply"])
+def test_the_shop_page_never_shows_the_credentials_in_the_gateway_url(database_url: str, action: str) -> None:
+    gateway_url = UNREACHABLE_GATEWAY.replace("//", "//clerk:s3cret@")
+    app = create_app(web_settings(database_url, demo_mode=True, gateway_url=gateway_url))
+    try:
+        client = app.test_client()
+        response = client.get("/")
+        if action == "apply":
+            knobs = {"latency_ms": "0", "transient_error_rate": "0", "timeout_rate": "0", "decline_rate": "0"}
+            response = client.post("/shop/failure-injection", data={"csrf_token": csrf(client), **knobs})
+    finally:
+        dispose_engine(app)
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == (200 if action == "show" else 502)
+    assert f"<code>{UNREACHABLE_GATEWAY}</code>" in html
+    assert "cannot connect; is it running?" in html
+    assert "s3cret" not in html and "clerk" not in html
+
+
+@pytest.mark.slow
+def test_a_gateway_refusing_the_shops_key_is_explained_without_showing_a_secret(
+    database_url: str, tmp_path: Path
+) -> None:
+    stranger = "WOBBLY-TABLE-not-the-gateway-key-0123456789"
+    with running_gateway(f"sqlite:///{tmp_path / 'gateway.sqlite3'}", tmp_path / "logs") as gateway:
+        gateway_url = gateway.base_url.replace("//", "//clerk:s3cret@")
+        settings = web_settings(
+            database_url, gateway_url=gateway_url, gateway_api_key=stranger, demo_mode=True
+        )
+        app = create_app(settings)
+        try:
+            html = app.test_client().get("/").get_data(as_text=True)
+        finally:
+            dispose_engine(app)
+
+    assert "it refused the shop&#39;s GATEWAY_API_KEY" in html
+    assert "s3cret" not in html and stranger not in html and gateway.api_key not in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -124,14 +125,19 @@ def test_readiness_fails_when_the_backlog_is_over_its_threshold(database_url: st
     assert response.get_json()["problems"] == ["2 due tasks (most allowed: 1)"]
 
 
-def test_readiness_fails_in_one_line_when_the_database_is_unreachable() -> None:
-    app = create_app(web_settings("postgresql+psycopg://nobody@127.0.0.1:1/shop"))
+def test_readiness_names_an_unreachable_database_to_callers_and_why_only_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = create_app(web_settings("postgresql+psycopg://clerk:s3cret@127.0.0.1:1/shop"))
 
-    response = app.test_client().get("/readyz")
+    with caplog.at_level(logging.WARNING, logger="shop.health"):
+        response = app.test_client().get("/readyz")
 
     assert response.status_code == 503
-    assert response.get_json()["database"] == "unreachable"
-    assert "\n" not in response.get_json()["reason"]
+    assert response.get_json() == {"status": "unavailable", "database": "unreachable"}
+    (record,) = caplog.records
+    assert "127.0.0.1" in record.getMessage() and "\n" not in record.getMessage()
+    assert "s3cret" not in record.getMessage()
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from payments.gateway_client import GatewayClient
 from shop.reactions import dispatch
 from shop.tasks import build_registry
 from shop.web_database import engine_of
+from tests.support.gateway_requests import GATEWAY_API_KEY, authorized
 from tests.support.inprocess import fast_settings, running_worker, wait_for
 
 FINAL_STATES = {"shipped", "rejected", "payment_failed", "cancelled"}
@@ -31,8 +32,8 @@ CATALOGUE = ["CRUNCHY-ARMCHAIR", "WOBBLY-TABLE", "SHINY-LAMP", "FLUFFY-RUG", "TI
 @pytest.fixture
 def gateway(tmp_path: Any) -> Iterator[FlaskClient]:
     """The gateway simulator in-process, on its own SQLite file: 1 in 5 charges fail, 1 in 10 declines."""
-    app = gateway_simulator.create_app(f"sqlite:///{tmp_path / 'gateway.sqlite3'}")
-    client = app.test_client()
+    app = gateway_simulator.create_app(f"sqlite:///{tmp_path / 'gateway.sqlite3'}", api_key=GATEWAY_API_KEY)
+    client = authorized(app.test_client())
     response = client.put(
         "/v1/failure-injection", json={"transient_error_rate": 0.2, "decline_rate": 0.1, "latency_ms": 0}
     )
@@ -61,7 +62,9 @@ def test_every_order_ends_shipped_or_cleanly_failed_and_each_shipped_one_is_char
     cancelled_early = order_ids[5]
     assert client.post(f"/api/orders/{cancelled_early}/cancel").status_code == 200
     gateway_app = gateway.application
-    gateway_client = GatewayClient("http://gateway.test", transport=httpx.WSGITransport(app=gateway_app))
+    gateway_client = GatewayClient(
+        "http://gateway.test", api_key=GATEWAY_API_KEY, transport=httpx.WSGITransport(app=gateway_app)
+    )
     session_info = {"reactions": dispatch, "payment_gateway": gateway_client}
 
     def states() -> dict[str, str]:

@@ -30,6 +30,7 @@ import httpx
 import psycopg
 
 from tests.support.credentials import web_environment
+from tests.support.gateway_requests import GATEWAY_API_KEY, bearer
 from tests.support.http_probe import wait_until_answering
 from tests.support.postgres_cluster import PostgresCluster, free_port
 
@@ -218,12 +219,14 @@ class ShopProcesses:
 
     def set_failure_injection(self, **settings: float) -> None:
         """Change how the gateway misbehaves, at run time (every gateway process sees it at once)."""
-        response = httpx.put(f"{self.gateway_url}/v1/failure-injection", json=settings, timeout=10.0)
+        response = httpx.put(
+            f"{self.gateway_url}/v1/failure-injection", json=settings, headers=bearer(), timeout=10.0
+        )
         response.raise_for_status()
 
     def ledger(self) -> dict[str, Any]:
         """The gateway's books: every charge, with the merchant's reference (the payment's ID)."""
-        response = httpx.get(f"{self.gateway_url}/v1/ledger", timeout=30.0)
+        response = httpx.get(f"{self.gateway_url}/v1/ledger", headers=bearer(), timeout=30.0)
         response.raise_for_status()
         ledger: dict[str, Any] = response.json()
         return ledger
@@ -258,6 +261,7 @@ def running_shop(
             **os.environ,
             "DATABASE_URL": database_url,
             "GATEWAY_URL": f"http://127.0.0.1:{gateway_port}",
+            "GATEWAY_API_KEY": GATEWAY_API_KEY,  # the gateway requires it, the workers send it
             "GATEWAY_TIMEOUT_SECONDS": str(gateway_timeout_seconds),
             "GATEWAY_DATABASE_URL": f"sqlite:///{work_dir / 'gateway.sqlite3'}",
             "WEB_THREADS": "8",

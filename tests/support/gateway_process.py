@@ -1,11 +1,13 @@
 """A real ``shop gateway`` process for tests, started on a free port and always stopped afterwards.
 
 Until the command is registered in ``shop.cli`` it is started as ``python -m shop.gateway_command``,
-which runs the same click command. Its output goes to a file that ``log_text`` reads back.
+which runs the same click command. It gets its API key from the environment, as in production (the tests'
+``GATEWAY_API_KEY`` unless told otherwise). Its output goes to a file that ``log_text`` reads back.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -18,16 +20,19 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.gateway_requests import GATEWAY_API_KEY
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_SECONDS = 30.0
 
 
 @dataclass
 class GatewayProcess:
-    """A started gateway: its process, its base URL and its log."""
+    """A started gateway: its process, its base URL, the API key it requires and its log."""
 
     popen: subprocess.Popen[bytes]
     base_url: str
+    api_key: str
     log_path: Path
 
     def log_text(self) -> str:
@@ -49,16 +54,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_gateway(database_url: str, log_dir: Path, *options: str) -> Iterator[GatewayProcess]:
+def running_gateway(
+    database_url: str, log_dir: Path, *options: str, api_key: str = GATEWAY_API_KEY
+) -> Iterator[GatewayProcess]:
     """Start the gateway on ``database_url``, wait until it answers ``/healthz``; kill it on the way out."""
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"gateway-{port}.log"
     command = [sys.executable, "-m", "shop.gateway_command", "--port", str(port)]
     command += ["--database-url", database_url, *options]
+    environment = {**os.environ, "GATEWAY_API_KEY": api_key}
     with log_path.open("wb") as log_file:
-        popen = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT)
-    gateway = GatewayProcess(popen, f"http://127.0.0.1:{port}", log_path)
+        popen = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=environment, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    gateway = GatewayProcess(popen, f"http://127.0.0.1:{port}", api_key, log_path)
     try:
         _wait_until_healthy(gateway)
         yield gateway

@@ -1,6 +1,7 @@
 """Requests to the gateway simulator as the tests make them, with vivid defaults.
 
-Each helper takes anything with Flask's test-client interface and returns the response.
+Each helper takes anything with Flask's test-client interface and returns the response. The tests' API
+key is ``GATEWAY_API_KEY``; ``authorized`` makes a test client send it, as the shop's client does.
 """
 
 from __future__ import annotations
@@ -10,7 +11,19 @@ from typing import Any
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+GATEWAY_API_KEY = "CRUNCHY-ARMCHAIR-gateway-key-for-tests-only"
 ARMCHAIR = {"amount_cents": 12_900, "currency": "EUR", "reference": "ORDER-CRUNCHY-ARMCHAIR"}
+
+
+def bearer(api_key: str = GATEWAY_API_KEY) -> dict[str, str]:
+    """The header that carries ``api_key``."""
+    return {"Authorization": f"Bearer {api_key}"}
+
+
+def authorized(client: FlaskClient, api_key: str = GATEWAY_API_KEY) -> FlaskClient:
+    """``client``, sending ``api_key`` with every request from now on."""
+    client.environ_base["HTTP_AUTHORIZATION"] = bearer(api_key)["Authorization"]
+    return client
 
 
 def post_charge(client: FlaskClient, key: str | None, **changes: Any) -> TestResponse:

@@ -62,3 +62,21 @@ def test_a_bad_number_in_the_environment_is_named_with_its_fix(name: str, value:
         Settings.from_env({name: value})
 
     assert str(raised.value) == complaint
+
+
+def test_the_gateway_api_key_comes_from_the_environment_and_stays_out_of_the_repr() -> None:
+    key = "CRUNCHY-ARMCHAIR-gateway-key-for-tests-only"
+    settings = Settings.from_env({"GATEWAY_API_KEY": key})
+
+    assert settings.gateway_api_key == key
+    assert key not in repr(settings)
+    assert Settings.from_env({}).gateway_api_key is None
+
+
+@pytest.mark.parametrize("key", ["has a space in it", "naïve-gateway-key-0123456789", "tab\there"])
+def test_a_gateway_api_key_unfit_for_a_header_is_refused_without_being_echoed(key: str) -> None:
+    with pytest.raises(SettingsError, match="GATEWAY_API_KEY must be visible ASCII") as raised:
+        Settings.from_env({"GATEWAY_API_KEY": key})
+
+    assert key not in str(raised.value)
+    assert "secrets.token_urlsafe(32)" in str(raised.value)

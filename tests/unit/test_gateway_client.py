@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from payments.gateway_client import (
+    BearerApiKey,
     Captured,
     Declined,
     GatewayClient,
@@ -22,10 +23,19 @@ from payments.gateway_client import (
 
 Handler = Callable[[httpx.Request], httpx.Response]
 CHARGE_ID = "ch_7a1c0ffee"
+API_KEY = "CRUNCHY-ARMCHAIR-gateway-key-for-tests-only"
 
 
-def client_answering(handler: Handler) -> GatewayClient:
-    return GatewayClient("http://gateway.test", transport=httpx.MockTransport(handler))
+def client_answering(handler: Handler, base_url: str = "http://gateway.test") -> GatewayClient:
+    return GatewayClient(base_url, api_key=API_KEY, transport=httpx.MockTransport(handler))
+
+
+def recording(seen: list[httpx.Request], answer: httpx.Response) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answer
+
+    return handler
 
 
 def answer(status_code: int, body: object = None) -> Handler:
@@ -58,7 +68,35 @@ def test_a_charge_posts_the_key_as_a_header_and_the_amount_as_json() -> None:
     (request,) = seen
     assert (request.method, request.url.path) == ("POST", "/v1/charges")
     assert request.headers["Idempotency-Key"] == "order-17-payment-1"
+    assert request.headers["Authorization"] == f"Bearer {API_KEY}"
     assert json.loads(request.content) == {"amount_cents": 12_900, "currency": "EUR", "reference": "ORDER-17"}
+
+
+def test_the_api_key_goes_as_a_bearer_token_even_when_the_url_holds_a_password() -> None:
+    seen: list[httpx.Request] = []
+    handler = recording(seen, httpx.Response(201, json={"id": CHARGE_ID, "status": "captured"}))
+
+    with client_answering(handler, base_url="http://clerk:s3cret@gateway.test") as client:
+        charge_armchair(client)
+
+    assert seen[0].headers["Authorization"] == f"Bearer {API_KEY}"
+
+
+def test_without_a_key_no_credentials_are_sent_and_the_401_is_our_mistake() -> None:
+    seen: list[httpx.Request] = []
+    handler = recording(seen, httpx.Response(401, json={"error": "unauthorized"}))
+
+    with (
+        GatewayClient("http://gateway.test", transport=httpx.MockTransport(handler)) as client,
+        pytest.raises(GatewayRejected, match="answered 401"),
+    ):
+        charge_armchair(client)
+
+    assert "Authorization" not in seen[0].headers
+
+
+def test_the_key_never_shows_in_a_repr() -> None:
+    assert API_KEY not in repr(BearerApiKey(API_KEY))
 
 
 @pytest.mark.parametrize("status_code", [200, 201])
@@ -164,6 +202,7 @@ def test_a_refund_posts_its_own_key_and_the_charge_key() -> None:
     (request,) = seen
     assert (request.method, request.url.path) == ("POST", "/v1/refunds")
     assert request.headers["Idempotency-Key"] == "order-17-refund-1"
+    assert request.headers["Authorization"] == f"Bearer {API_KEY}"
     assert json.loads(request.content) == {"charge_idempotency_key": "order-17-payment-1"}
 
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.support.gateway_requests import ARMCHAIR, inject, ledger, post_charge, post_refund
+from tests.support.gateway_requests import ARMCHAIR, authorized, inject, ledger, post_charge, post_refund
 from tests.support.gateway_rolls import NOTHING_RECORDED, ChosenRolls
 
 
@@ -126,7 +126,7 @@ def test_a_timeout_that_recorded_nothing_hangs_and_a_retry_charges_anew(
 
 def test_a_timed_out_capture_is_in_the_ledger_before_the_hang_ends(app: Flask, client: FlaskClient) -> None:
     inject(client, timeout_rate=1.0, timeout_seconds=3.0)
-    hanging = threading.Thread(target=post_charge, args=(app.test_client(), "order-17-payment-1"))
+    hanging = threading.Thread(target=post_charge, args=(authorized(app.test_client()), "order-17-payment-1"))
     hanging.start()
     try:
         deadline = time.monotonic() + 2.5
@@ -149,11 +149,13 @@ def test_latency_is_paid_before_the_request_is_even_checked(client: FlaskClient)
 
 def test_concurrent_requests_with_one_new_key_make_one_charge_and_one_answer(app: Flask) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
-        responses = list(pool.map(lambda _: post_charge(app.test_client(), "order-17-payment-1"), range(8)))
+        responses = list(
+            pool.map(lambda _: post_charge(authorized(app.test_client()), "order-17-payment-1"), range(8))
+        )
 
     assert {r.status_code for r in responses} == {201}
     assert len({json.dumps(r.json, sort_keys=True) for r in responses}) == 1
-    assert ledger(app.test_client())["summary"]["captured"] == 1
+    assert ledger(authorized(app.test_client()))["summary"]["captured"] == 1
 
 
 def test_a_charge_is_shown_by_its_key_and_an_unknown_key_is_404(client: FlaskClient) -> None:

@@ -7,6 +7,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from gateway_simulator import create_app
+from tests.support.gateway_requests import GATEWAY_API_KEY, authorized
 
 WELL_BEHAVED = {
     "latency_ms": 0,
@@ -30,10 +31,13 @@ def test_a_partial_update_changes_only_the_settings_given(client: FlaskClient) -
 
 
 def test_the_settings_are_shared_through_the_database(app: Flask, database_url: str) -> None:
-    app.test_client().put("/v1/failure-injection", json={"timeout_rate": 0.5})
-    other = create_app(database_url)
+    authorized(app.test_client()).put("/v1/failure-injection", json={"timeout_rate": 0.5})
+    other = create_app(database_url, api_key=GATEWAY_API_KEY)
     try:
-        assert other.test_client().get("/v1/failure-injection").json == {**WELL_BEHAVED, "timeout_rate": 0.5}
+        assert authorized(other.test_client()).get("/v1/failure-injection").json == {
+            **WELL_BEHAVED,
+            "timeout_rate": 0.5,
+        }
     finally:
         other.extensions["gateway_simulator"].engine.dispose()
 

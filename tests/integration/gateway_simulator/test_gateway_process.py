@@ -1,4 +1,5 @@
-"""``shop gateway`` as a real process: many threads racing with one key, the client, and a clean stop."""
+"""``shop gateway`` as a real process: many threads racing with one key, the client, its API key, and a
+clean stop."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select, text
 
-from payments.gateway_client import Captured, Declined, GatewayClient, GatewayTimeout
+from payments.gateway_client import Captured, Declined, GatewayClient, GatewayRejected, GatewayTimeout
 from shop.gateway_command import GRACEFUL_SECONDS, gateway_command
 from tests.support.gateway_process import running_gateway
-from tests.support.gateway_requests import ARMCHAIR
+from tests.support.gateway_requests import ARMCHAIR, GATEWAY_API_KEY, bearer
 
 REFERENCE = "ORDER-CRUNCHY-ARMCHAIR"
+WITH_KEY = {"GATEWAY_API_KEY": GATEWAY_API_KEY}
+HOW_TO_MAKE_ONE = "make one with `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`"
 
 
 def charge_armchair(client: GatewayClient) -> Captured | Declined:
@@ -49,7 +52,7 @@ def test_twenty_concurrent_requests_with_one_key_make_one_charge_and_twenty_iden
             response = httpx.post(
                 f"{gateway.base_url}/v1/charges",
                 json=ARMCHAIR,
-                headers={"Idempotency-Key": "order-17-payment-1"},
+                headers={"Idempotency-Key": "order-17-payment-1", **bearer(gateway.api_key)},
                 timeout=30.0,
             )
             return response.status_code, json.dumps(response.json(), sort_keys=True)
@@ -72,15 +75,21 @@ def test_the_client_gives_up_on_a_hang_and_a_retry_with_the_same_key_charges_exa
 ) -> None:
     options = ("--timeout-rate", "1", "--timeout-seconds", "1.5")
     with running_gateway(postgres_url, tmp_path, *options) as gateway:
-        with GatewayClient(gateway.base_url, timeout=0.3) as client, pytest.raises(GatewayTimeout):
+        key = gateway.api_key
+        with (
+            GatewayClient(gateway.base_url, api_key=key, timeout=0.3) as client,
+            pytest.raises(GatewayTimeout),
+        ):
             charge_armchair(client)
-        httpx.put(f"{gateway.base_url}/v1/failure-injection", json={"timeout_rate": 0.0})
+        httpx.put(f"{gateway.base_url}/v1/failure-injection", json={"timeout_rate": 0.0}, headers=bearer(key))
 
-        with GatewayClient(gateway.base_url, timeout=5.0) as client:
+        with GatewayClient(gateway.base_url, api_key=key, timeout=5.0) as client:
             retried = charge_armchair(client)
 
         assert isinstance(retried, Captured)
-        books = httpx.get(f"{gateway.base_url}/v1/ledger", params={"reference": REFERENCE}).json()
+        books = httpx.get(
+            f"{gateway.base_url}/v1/ledger", params={"reference": REFERENCE}, headers=bearer(key)
+        ).json()
         assert books["summary"]["captured"] == 1
         assert [charge["id"] for charge in books["charges"]] == [retried.charge_id]
         assert gateway.stop(signal.SIGTERM) == 0
@@ -108,7 +117,7 @@ def test_ctrl_c_stops_the_gateway_cleanly(sqlite_url: str, tmp_path: Path) -> No
     ids=["port", "rate", "timeout", "latency", "backend", "unreachable"],
 )
 def test_bad_options_are_one_line_errors_without_a_traceback(options: list[str], complaint: str) -> None:
-    result = CliRunner().invoke(gateway_command, options)
+    result = CliRunner(env=WITH_KEY).invoke(gateway_command, options)
 
     assert result.exit_code in (1, 2)
     assert complaint in result.output
@@ -121,7 +130,9 @@ def test_a_taken_port_is_refused_before_gunicorn_starts(sqlite_url: str) -> None
         taken.listen()
         port = taken.getsockname()[1]
 
-        result = CliRunner().invoke(gateway_command, ["--port", str(port), "--database-url", sqlite_url])
+        result = CliRunner(env=WITH_KEY).invoke(
+            gateway_command, ["--port", str(port), "--database-url", sqlite_url]
+        )
 
     assert result.exit_code == 1
     assert f"Error: cannot listen on 127.0.0.1:{port}" in result.output
@@ -133,9 +144,49 @@ def test_sigterm_stops_the_gateway_even_while_a_request_hangs_on_an_injected_tim
 ) -> None:
     options = ("--workers", "1", "--timeout-rate", "1", "--timeout-seconds", "120")
     with running_gateway(sqlite_url, tmp_path, *options) as gateway:
-        with GatewayClient(gateway.base_url, timeout=0.5) as client, pytest.raises(GatewayTimeout):
+        key = gateway.api_key
+        with (
+            GatewayClient(gateway.base_url, api_key=key, timeout=0.5) as client,
+            pytest.raises(GatewayTimeout),
+        ):
             charge_armchair(client)  # the server thread now sleeps for two minutes
 
         started = time.monotonic()
         assert gateway.stop(signal.SIGTERM, seconds=30.0) == 0
         assert time.monotonic() - started < GRACEFUL_SECONDS + 5
+
+
+def test_the_gateway_will_not_start_without_an_api_key_and_says_how_to_make_one(sqlite_url: str) -> None:
+    result = CliRunner(env={"GATEWAY_API_KEY": None}).invoke(gateway_command, ["--database-url", sqlite_url])
+
+    assert result.exit_code == 1
+    assert result.output == f"Error: GATEWAY_API_KEY is not set; {HOW_TO_MAKE_ONE}\n"
+
+
+@pytest.mark.parametrize("key", ["changeme", "CRUNCHY-ARMCHAIR-0123456789"])
+def test_the_gateway_will_not_start_with_a_short_api_key_nor_echo_it(key: str, sqlite_url: str) -> None:
+    result = CliRunner().invoke(gateway_command, ["--api-key", key, "--database-url", sqlite_url])
+
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: GATEWAY_API_KEY must be at least 32 visible ASCII characters")
+    assert HOW_TO_MAKE_ONE in result.output
+    assert key not in result.output
+
+
+def test_the_workers_client_charges_with_the_key_and_is_rejected_without_it(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    with running_gateway(sqlite_url, tmp_path, "--workers", "1") as gateway:
+        with GatewayClient(gateway.base_url) as keyless, pytest.raises(GatewayRejected, match="401"):
+            charge_armchair(keyless)
+        stranger = "WOBBLY-TABLE-not-the-gateway-key-0123456789"
+        with GatewayClient(gateway.base_url, api_key=stranger) as wrong, pytest.raises(GatewayRejected):
+            charge_armchair(wrong)
+        with GatewayClient(gateway.base_url, api_key=gateway.api_key) as client:
+            charged = charge_armchair(client)
+
+        assert isinstance(charged, Captured)
+        assert httpx.get(f"{gateway.base_url}/v1/ledger").status_code == 401
+        books = httpx.get(f"{gateway.base_url}/v1/ledger", headers=bearer(gateway.api_key)).json()
+        assert [charge["id"] for charge in books["charges"]] == [charged.charge_id]
+        assert gateway.api_key not in gateway.log_text()

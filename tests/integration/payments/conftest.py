@@ -26,6 +26,7 @@ from payments.gateway_client import ChargeOutcome, GatewayClient, GatewayTimeout
 from payments.models import Payment
 from queue_core import RetryPolicy, RunningTask, TaskRegistry, TaskState, Worker, state_of
 from tests.support.domain import EventRecorder, recording_session
+from tests.support.gateway_requests import GATEWAY_API_KEY, authorized
 from tests.support.inprocess import run_until_idle, task_row
 
 GATEWAY_URL = "http://gateway.test"
@@ -54,8 +55,8 @@ class SimulatedGateway:
         self.app = app
         self.rolls = rolls
         self.transport = httpx.WSGITransport(app=app)
-        self.client = GatewayClient(GATEWAY_URL, transport=self.transport)
-        self._harness = app.test_client()
+        self.client = GatewayClient(GATEWAY_URL, api_key=GATEWAY_API_KEY, transport=self.transport)
+        self._harness = authorized(app.test_client())
 
     def misbehave(self, **settings: float) -> None:
         """Change the failure injection (``transient_error_rate=1``...); timeouts never hang here."""
@@ -89,7 +90,9 @@ def rolls() -> ScriptedRolls:
 
 @pytest.fixture
 def simulated_gateway(tmp_path: Path, rolls: ScriptedRolls) -> Iterator[SimulatedGateway]:
-    app = gateway_simulator.create_app(f"sqlite:///{tmp_path / 'gateway.sqlite3'}", rng=rolls)
+    app = gateway_simulator.create_app(
+        f"sqlite:///{tmp_path / 'gateway.sqlite3'}", api_key=GATEWAY_API_KEY, rng=rolls
+    )
     gateway = SimulatedGateway(app, rolls)
     gateway.misbehave(**NO_MISBEHAVIOUR)
     yield gateway
@@ -171,7 +174,7 @@ class LosesAnswers(GatewayClient):
     """
 
     def __init__(self, desk: PaymentsDesk, losses: int) -> None:
-        super().__init__(GATEWAY_URL, transport=desk.gateway.transport)
+        super().__init__(GATEWAY_URL, api_key=GATEWAY_API_KEY, transport=desk.gateway.transport)
         self.losses = losses
         self.charges_sent = 0
 

@@ -20,6 +20,7 @@ from payments.models import PaymentState
 from queue_core import RetryPolicy, TaskRegistry, TaskState, requeue
 from queue_core.models import task_table
 from tests.integration.payments.conftest import GATEWAY_URL, LosesAnswers, PaymentsDesk, state_of_task
+from tests.support.gateway_requests import GATEWAY_API_KEY
 from tests.support.inprocess import running_worker, wait_for, wait_until_set
 
 
@@ -76,7 +77,7 @@ class HoldsTheLine(GatewayClient):
     """Forwards the charge to the real simulator, then waits for the test before answering."""
 
     def __init__(self, desk: PaymentsDesk) -> None:
-        super().__init__(GATEWAY_URL, transport=desk.gateway.transport)
+        super().__init__(GATEWAY_URL, api_key=GATEWAY_API_KEY, transport=desk.gateway.transport)
         self.at_the_gateway = threading.Event()
         self.answer = threading.Event()
 

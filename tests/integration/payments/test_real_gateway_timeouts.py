@@ -17,6 +17,7 @@ from payments.gateway_client import GatewayClient
 from payments.models import PaymentState
 from tests.integration.payments.conftest import PaymentsDesk
 from tests.support.gateway_process import running_gateway
+from tests.support.gateway_requests import bearer
 from tests.support.inprocess import error_rows
 
 CLIENT_TIMEOUT_SECONDS = 0.3
@@ -32,13 +33,14 @@ def test_real_timeouts_end_in_one_charge_that_agrees_with_the_payment(
     options = ["--workers", "1", "--threads", "16", "--timeout-rate", "1"]
     options += ["--timeout-seconds", str(GATEWAY_HANG_SECONDS)]
     with running_gateway(gateway_database, tmp_path, *options) as gateway:
-        desk.client = GatewayClient(gateway.base_url, timeout=CLIENT_TIMEOUT_SECONDS)
+        desk.client = GatewayClient(gateway.base_url, api_key=gateway.api_key, timeout=CLIENT_TIMEOUT_SECONDS)
         requested = desk.request()
 
         desk.work()
 
-        ledger = httpx.get(f"{gateway.base_url}/v1/ledger", params={"reference": str(requested.id)}).json()
-        void = httpx.get(f"{gateway.base_url}/v1/charges/payment-{requested.id}").json()
+        with httpx.Client(base_url=gateway.base_url, headers=bearer(gateway.api_key)) as books:
+            ledger = books.get("/v1/ledger", params={"reference": str(requested.id)}).json()
+            void = books.get(f"/v1/charges/payment-{requested.id}").json()
         desk.client.close()
 
     payment = desk.payment(requested.id)

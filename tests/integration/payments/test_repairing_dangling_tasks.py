@@ -22,6 +22,7 @@ from queue_core import DanglingReference, TaskState, cancel, find_dangling, repa
 from queue_core.models import task_table
 from tests.integration.payments.conftest import GATEWAY_URL, PaymentsDesk, state_of_task
 from tests.support.domain import recording_session
+from tests.support.gateway_requests import GATEWAY_API_KEY
 
 
 class CardReaderOnFireError(Exception):
@@ -32,7 +33,7 @@ class BrokenUntilFixed(GatewayClient):
     """Reaches the real simulator only once ``fixed``; until then every call raises a bug's error."""
 
     def __init__(self, desk: PaymentsDesk) -> None:
-        super().__init__(GATEWAY_URL, transport=desk.gateway.transport)
+        super().__init__(GATEWAY_URL, api_key=GATEWAY_API_KEY, transport=desk.gateway.transport)
         self.fixed = False
 
     def charge(self, **request: Any) -> ChargeOutcome:
