@@ -20,7 +20,15 @@ from sqlalchemy.orm import Session
 import queue_core
 from orders import services
 from orders.models import Order, Product
-from orders.schemas import IdempotencyKeyIn, OrderListIn, OrderOut, OrderPageOut, PlaceOrderIn, ProductOut
+from orders.schemas import (
+    PLACE_ORDER_EXAMPLE,
+    IdempotencyKeyIn,
+    OrderListIn,
+    OrderOut,
+    OrderPageOut,
+    PlaceOrderIn,
+    ProductOut,
+)
 
 T = TypeVar("T")
 
@@ -34,7 +42,7 @@ def db() -> Session:
 
 
 @blp.post("/orders")
-@blp.arguments(PlaceOrderIn)
+@blp.arguments(PlaceOrderIn, example=PLACE_ORDER_EXAMPLE)
 @blp.arguments(IdempotencyKeyIn, location="headers")
 @blp.response(202, OrderOut, description="Accepted: screening runs in the background.")
 @blp.alt_response(422, description="A field is invalid, a product is unknown, or the key was reused.")

@@ -28,6 +28,13 @@ MAX_PAGE = 100
 SKU_PATTERN = r"^[A-Z0-9-]{1,40}$"
 COUNTRY_PATTERN = r"^[A-Z]{2}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"  # visible ASCII: what a header carries without surprises
+# The request body the OpenAPI document offers: products of the seeded catalogue, so Swagger UI's
+# "Try it out" places an order as it stands.
+PLACE_ORDER_EXAMPLE = {
+    "customer_email": "ada@example.com",
+    "shipping_country": "DE",
+    "lines": [{"sku": "CRUNCHY-ARMCHAIR", "quantity": 1}, {"sku": "SHINY-LAMP", "quantity": 2}],
+}
 
 
 class FullMatch(validate.Regexp):
