@@ -30,6 +30,7 @@ from flask.cli import with_appcontext
 from shop import migrations
 from shop.cli_database import checked_database_url, explained_database_errors
 from shop.config import REPO_ROOT, Settings
+from shop.ports import check_port_is_free
 
 LOG_DIR = REPO_ROOT / "var" / "demo-logs"
 STARTUP_SECONDS = 60.0
@@ -78,6 +79,13 @@ def demo_command(
 ) -> None:
     """Run the gateway, the web app and workers, place sample orders, and print where to look."""
     settings: Settings = current_app.extensions["shop.settings"]
+    if port == gateway_port:
+        raise click.BadParameter(
+            f"the gateway needs a port of its own, not {port}", param_hint="'--gateway-port'"
+        )
+    # Before anything is migrated or started: sample orders must never go to another program's port.
+    check_port_is_free("127.0.0.1", port)
+    check_port_is_free("127.0.0.1", gateway_port, option="--gateway-port")
     shown_url = checked_database_url(settings.database_url)
     with explained_database_errors(shown_url):
         migrations.upgrade(settings.database_url)
