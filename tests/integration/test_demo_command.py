@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -46,6 +47,10 @@ def test_demo_starts_every_process_settles_its_sample_orders_and_stops_them(tmp_
     assert "The shop is running: open http://127.0.0.1:" in result.stdout
     assert "Sample orders:" in result.stdout and "rejected" in result.stdout  # the fraud.example one
     assert "Stopped the gateway, the web app and the workers." in result.stdout
+    written = [tmp_path / "logs", *(tmp_path / "logs").iterdir(), *tmp_path.glob("*.sqlite3")]
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in written} == {
+        p.name: 0o700 if p.is_dir() else 0o600 for p in written
+    }  # readable by their owner only
 
 
 @contextmanager
