@@ -78,14 +78,21 @@ def admin_proof(token: str) -> str:
     return hmac.new(token.encode(), b"inverted-shop admin pages", hashlib.sha256).hexdigest()
 
 
-def may_act(settings: Settings) -> bool:
-    """Whether this request may change anything: always in demo mode, else with the admin cookie."""
-    if settings.demo_mode:
-        return True
+def is_operator(settings: Settings) -> bool:
+    """Whether this browser signed in with the admin token: the one who may see what only staff should.
+
+    Demo mode does not make anyone an operator: it lets anyone press the buttons, but what an operator
+    alone sees (a traceback's paths and hosts) stays behind the admin cookie.
+    """
     if settings.admin_token is None:
         return False
     cookie = request.cookies.get(ADMIN_COOKIE, "")
     return hmac.compare_digest(cookie.encode(), admin_proof(settings.admin_token).encode())
+
+
+def may_act(settings: Settings) -> bool:
+    """Whether this request may change anything: always in demo mode, else only an operator."""
+    return settings.demo_mode or is_operator(settings)
 
 
 def check_may_act(settings: Settings) -> None:

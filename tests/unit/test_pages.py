@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from shop.config import REPO_ROOT, Settings, SettingsError
 from shop.pages import how_it_works
 from shop.pages.charts import throughput_chart
 from shop.pages.readings import MinuteBucket
-from shop.pages.security import ADMIN_COOKIE, CSRF_COOKIE, admin_proof
+from shop.pages.security import ADMIN_COOKIE, CSRF_COOKIE, admin_proof, is_operator
 
 TOKEN = "CRUNCHY-ARMCHAIR-0123456789"
 
@@ -178,6 +179,21 @@ def test_outside_a_git_checkout_the_source_view_shows_nothing_and_says_why(
     assert response.status_code == 404
     assert "not a git checkout" in response.text
     assert "_order_pointing_at" not in response.text
+
+
+def test_only_a_browser_holding_the_admin_cookie_is_an_operator_demo_mode_or_not() -> None:
+    settings = Settings(database_url="sqlite://", demo_mode=True, admin_token=TOKEN)
+    app = create_app(settings)
+    signed_in = {"Cookie": f"{ADMIN_COOKIE}={admin_proof(TOKEN)}"}
+    forged = {"Cookie": f"{ADMIN_COOKIE}={admin_proof('SHINY-LAMP-0123456789')}"}
+
+    def operator(headers: dict[str, str], settings: Settings = settings) -> bool:
+        with app.test_request_context("/", headers=headers):
+            return is_operator(settings)
+
+    assert operator(signed_in)
+    assert not operator({}) and not operator(forged)
+    assert not operator(signed_in, replace(settings, admin_token=None))  # no token configured, no operator
 
 
 def test_the_chart_draws_a_bar_per_minute_and_a_latency_line_with_no_script() -> None:
