@@ -6,6 +6,9 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 DEV_STAMP := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
+# The demo's web and gateway ports: `make demo PORT=8080 GATEWAY_PORT=8081`.
+PORT ?= 8000
+GATEWAY_PORT ?= 8001
 # The packages that exist so far; the bounded contexts join the checks as they arrive.
 PACKAGES := $(wildcard queue_core shop orders payments shipping gateway_simulator benchmarks)
 
@@ -22,8 +25,8 @@ $(DEV_STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-demo: venv ## Run the whole shop on SQLite: gateway, web app and workers, with sample orders (Ctrl-C stops)
-	$(VENV)/bin/shop demo
+demo: venv ## Run the whole shop on SQLite, with sample orders (PORT=8000 GATEWAY_PORT=8001; Ctrl-C stops)
+	$(VENV)/bin/shop demo --port $(PORT) --gateway-port $(GATEWAY_PORT)
 
 lint: venv ## Check style, formatting, types and import boundaries
 	$(VENV)/bin/ruff check .

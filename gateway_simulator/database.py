@@ -7,6 +7,7 @@ machine and on PostgreSQL when several server processes share it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,11 +52,25 @@ def create_gateway_engine(url: str) -> Engine:
         return sqlalchemy.create_engine(parsed, pool_pre_ping=True)
     database = parsed.database
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _create_private_file(Path(database))
     engine = sqlalchemy.create_engine(parsed)
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
     return engine
+
+
+def _create_private_file(path: Path) -> None:
+    """An empty ``0600`` file (in ``0700`` directories) unless one exists: the ledger is nobody else's.
+
+    SQLite would create it with the umask's mode, and its ``-wal`` and ``-shm`` files copy the database
+    file's mode. Existing files and directories keep theirs. (The shop has its own copy of this in
+    ``shop.private_files``: the simulator shares no code with the shop.)
+    """
+    missing = [directory for directory in (path.parent, *path.parent.parents) if not directory.exists()]
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def insert_unless_present(session: Session, model: type[Base], values: Mapping[str, Any], key: str) -> bool:

@@ -24,6 +24,7 @@ from orders import services
 from orders.access_tokens import access_token
 from orders.models import Order, Product
 from orders.schemas import (
+    PLACE_ORDER_EXAMPLE,
     IdempotencyKeyIn,
     OrderListIn,
     OrderOut,
@@ -45,7 +46,7 @@ def db() -> Session:
 
 
 @blp.post("/orders")
-@blp.arguments(PlaceOrderIn)
+@blp.arguments(PlaceOrderIn, example=PLACE_ORDER_EXAMPLE)
 @blp.arguments(IdempotencyKeyIn, location="headers")
 @blp.response(202, PlacedOrderOut, description="Accepted: screening runs in the background.")
 @blp.alt_response(422, description="A field is invalid, a product is unknown, or the key was reused.")

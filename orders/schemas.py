@@ -12,8 +12,9 @@ character and no surrogate.
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
@@ -22,8 +23,31 @@ from orders.models import OrderState
 MAX_LINES = 20
 MAX_QUANTITY = 100
 MAX_PAGE = 100
-SKU_PATTERN = r"^[A-Z0-9-]{1,40}\Z"
-IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}\Z"  # visible ASCII: what a header carries without surprises
+# Written as both engines read them: ``^...$`` is anchored in JSON Schema and JavaScript too, where Python's
+# ``\Z`` would be a literal "Z". ``FullMatch`` keeps Python's ``$`` from accepting a trailing newline.
+SKU_PATTERN = r"^[A-Z0-9-]{1,40}$"
+COUNTRY_PATTERN = r"^[A-Z]{2}$"
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,255}$"  # visible ASCII: what a header carries without surprises
+# The request body the OpenAPI document offers: products of the seeded catalogue, so Swagger UI's
+# "Try it out" places an order as it stands.
+PLACE_ORDER_EXAMPLE = {
+    "customer_email": "ada@example.com",
+    "shipping_country": "DE",
+    "lines": [{"sku": "CRUNCHY-ARMCHAIR", "quantity": 1}, {"sku": "SHINY-LAMP", "quantity": 2}],
+}
+
+
+class FullMatch(validate.Regexp):
+    """A ``Regexp`` that must match the whole value, as JSON Schema's ``pattern`` does in clients.
+
+    Still a ``Regexp``, so the OpenAPI document carries the pattern; but ``re.fullmatch`` rather than
+    ``re.match``, since Python's ``$`` also matches before a final newline (``"DE\\n"``).
+    """
+
+    def __call__(self, value: str) -> str:  # type: ignore[override]
+        if cast("re.Pattern[str]", self.regex).fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
 
 
 def _storable_text(value: str) -> None:
@@ -38,7 +62,7 @@ class LineIn(Schema):
 
     sku = fields.String(
         required=True,
-        validate=validate.Regexp(
+        validate=FullMatch(
             SKU_PATTERN, error="Must be 1 to 40 upper-case letters, digits or hyphens, like CRUNCHY-ARMCHAIR."
         ),
     )
@@ -58,7 +82,7 @@ class PlaceOrderIn(Schema):
     customer_email = fields.Email(required=True, validate=[validate.Length(max=254), _storable_text])
     shipping_country = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[A-Z]{2}\Z", error="Must be two upper-case letters (ISO 3166), like DE."),
+        validate=FullMatch(COUNTRY_PATTERN, error="Must be two upper-case letters (ISO 3166), like DE."),
     )
     lines = fields.List(
         fields.Nested(LineIn),
@@ -82,7 +106,7 @@ class IdempotencyKeyIn(Schema):
     idempotency_key = fields.String(
         data_key="Idempotency-Key",
         load_default=None,
-        validate=validate.Regexp(
+        validate=FullMatch(
             IDEMPOTENCY_KEY_PATTERN,
             error="Must be 1 to 255 visible ASCII characters (no spaces or control characters), like a UUID.",
         ),

@@ -68,11 +68,12 @@ from queue_core.references import (
 )
 from queue_core.registry import RateLimit, Schedule, TaskDefinition, TaskRegistry
 from queue_core.retry import RetryPolicy
-from queue_core.states import FINISHED_STATES, UNSUCCESSFUL_STATES, TaskState
+from queue_core.states import FINISHED_STATES, RETRYABLE_STATES, UNSUCCESSFUL_STATES, TaskState
 from queue_core.worker import Worker, WorkerSettings
 
 __all__ = [
     "FINISHED_STATES",
+    "RETRYABLE_STATES",
     "UNSUCCESSFUL_STATES",
     "Backlog",
     "Cancelled",

@@ -27,3 +27,8 @@ FINISHED_STATES = frozenset(
 )
 # A business row pointing at a task in one of these states is waiting for work that will never happen.
 UNSUCCESSFUL_STATES = frozenset({TaskState.DEAD, TaskState.CANCELLED, TaskState.EXPIRED, TaskState.DISCARDED})
+# What an operator may put back to ``pending`` (the pages' button, ``shop queue retry``): a task that ended
+# without success. A succeeded task's work is done and its rows have moved on (a shipment left in its
+# batch), so running it again would fail on them or undo them; ``requeue`` itself stays willing, for tests
+# that simulate a redelivery.
+RETRYABLE_STATES = UNSUCCESSFUL_STATES

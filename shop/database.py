@@ -8,19 +8,21 @@ import sqlalchemy
 from sqlalchemy import Engine, make_url
 
 from queue_core.engine import configure_engine
+from shop.private_files import create_private_file
 
 
 def create_engine_from_url(url: str) -> Engine:
     """An engine the queue can run on: every engine the project makes goes through here."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        _create_sqlite_directory(parsed.database)
+        _create_sqlite_file(parsed.database)
         return configure_engine(sqlalchemy.create_engine(parsed))
     # A pooled connection can outlive a database restart; check it before handing it out.
     return configure_engine(sqlalchemy.create_engine(parsed, pool_pre_ping=True))
 
 
-def _create_sqlite_directory(database: str | None) -> None:
-    # SQLite creates a missing database file but not the directory it lives in (``var/`` on a fresh clone).
+def _create_sqlite_file(database: str | None) -> None:
+    # SQLite creates a missing database file (with the umask's mode) but not the directory it lives in
+    # (``var/`` on a fresh clone): both are made here, readable by their owner only.
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(Path(database))

@@ -4,7 +4,7 @@ It migrates the database, then starts what a deployment would run, each as its o
 the payment gateway simulator (``shop gateway``), the web app (``shop web``, gunicorn) and queue workers
 (``shop worker``, which also run the shipping dispatcher and the repair of dangling references on their
 schedules). It places a few sample orders over HTTP, prints where to look, and stops everything on
-Ctrl-C. Each process logs to ``var/demo-logs/<name>.log``.
+Ctrl-C. Each process logs to ``var/demo-logs/<name>.log`` (readable by its owner only).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from flask.cli import with_appcontext
 from shop import migrations
 from shop.cli_database import checked_database_url, explained_database_errors
 from shop.config import REPO_ROOT, Settings
+from shop.ports import check_port_is_free
+from shop.private_files import make_private_directory, open_private_log
 
 LOG_DIR = REPO_ROOT / "var" / "demo-logs"
 SECRET_KEY_FILE = REPO_ROOT / "var" / "demo-secret-key"
@@ -80,6 +82,13 @@ def demo_command(
 ) -> None:
     """Run the gateway, the web app and workers, place sample orders, and print where to look."""
     settings: Settings = current_app.extensions["shop.settings"]
+    if port == gateway_port:
+        raise click.BadParameter(
+            f"the gateway needs a port of its own, not {port}", param_hint="'--gateway-port'"
+        )
+    # Before anything is migrated or started: sample orders must never go to another program's port.
+    check_port_is_free("127.0.0.1", port)
+    check_port_is_free("127.0.0.1", gateway_port, option="--gateway-port")
     shown_url = checked_database_url(settings.database_url)
     with explained_database_errors(shown_url):
         migrations.upgrade(settings.database_url)
@@ -100,7 +109,7 @@ def demo_command(
         ("web", ["web", "--port", str(port), "--workers", "1"]),
         *[(f"worker-{n}", ["worker", "--concurrency", "4"]) for n in range(1, workers + 1)],
     ]  # fmt: skip
-    log_dir.mkdir(parents=True, exist_ok=True)
+    make_private_directory(log_dir)
     with _children(commands, environment, log_dir) as children:
         _wait_until_up(children, [f"{gateway_url}/healthz", f"{web_url}/readyz"])
         click.echo(f"Gateway simulator: {gateway_url}   Logs: {log_dir}")
@@ -137,7 +146,7 @@ def _children(
     try:
         for name, arguments in commands:
             log_path = log_dir / f"{name}.log"
-            log = log_path.open("wb")
+            log = open_private_log(log_path)
             process = subprocess.Popen(
                 [sys.executable, "-m", "shop", *arguments],
                 env=environment,

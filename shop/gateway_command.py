@@ -16,7 +16,6 @@ process. Each worker process builds its own app, and so its own database engine,
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,6 +32,7 @@ from gateway_simulator.api_key import API_KEY_VARIABLE, ApiKeyError, checked_api
 from gateway_simulator.database import create_gateway_engine, database_url_from_env, normalize_database_url
 from gateway_simulator.failure_injection import FailureSettings, update_settings
 from gateway_simulator.models import Base
+from shop.ports import check_port_is_free
 
 GRACEFUL_SECONDS = 5
 SUPPORTED_BACKENDS = ("postgresql", "sqlite")
@@ -144,9 +144,9 @@ def gateway_command(
     url = database_url_from_env() if database_url is None else normalize_database_url(database_url)
     shown_url = _checked_database_url(url)
     settings = FailureSettings(latency_ms, transient_error_rate, timeout_rate, decline_rate, timeout_seconds)
+    check_port_is_free(host, port)
     with _explained_database_errors(shown_url):
         _prepare_database(url, settings)
-    _check_port_is_free(host, port)
     base_url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
     click.echo(f"Payment gateway simulator on {base_url} (database {shown_url}); stop with SIGTERM or Ctrl+C")
     options = {
@@ -195,18 +195,6 @@ def _explained_database_errors(shown_url: str) -> Iterator[None]:
         raise click.ClickException(f"cannot use the database at {shown_url} ({reason})") from None
     except OSError as error:
         raise click.ClickException(f"cannot use the database at {shown_url} ({error})") from None
-
-
-def _check_port_is_free(host: str, port: int) -> None:
-    # Gunicorn would retry a taken port for five seconds and then exit with a traceback-free but
-    # easy-to-miss log line; say it at once instead.
-    try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            probe.bind((host, port))
-    except OSError as error:
-        raise click.ClickException(f"cannot listen on {host}:{port} ({error.strerror or error})") from None
 
 
 if __name__ == "__main__":

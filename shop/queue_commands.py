@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from queue_core import (
     FINISHED_STATES,
+    RETRYABLE_STATES,
     DanglingReference,
     QueueStats,
     TaskDetails,
@@ -110,17 +111,23 @@ def show_command(task_id: uuid.UUID, as_json: bool) -> None:
     "--attempts", type=click.IntRange(min=1), default=1, show_default=True, help="Attempts to allow from now."
 )
 def retry_command(task_id: uuid.UUID, attempts: int) -> None:
-    """Put a finished task (usually a dead one) back to pending; its error history stays."""
+    """Put an unsuccessful task (usually a dead one) back to pending; its error history stays.
+
+    A succeeded, pending or running task is refused, by the same rule as the pages' button.
+    """
     with command_engine() as engine, engine.begin() as connection:
         try:
             before = state_of(connection, task_id)
         except TaskNotFoundError:
             raise _no_such_task(task_id) from None
+        if before not in RETRYABLE_STATES:
+            retryable = sorted(state.value for state in RETRYABLE_STATES)
+            raise click.ClickException(
+                f"task {task_id} is {before}, left as it is: only a "
+                f"{', '.join(retryable[:-1])} or {retryable[-1]} task can be retried"
+            )
         after = requeue(connection, task_id, extra_attempts=attempts)
-    if before in FINISHED_STATES:
-        click.echo(f"Task {task_id}: {after} (was {before}; {attempts} more attempt(s)).")
-    else:
-        click.echo(f"Task {task_id}: {after} (left as it is: only a finished task can be retried).")
+    click.echo(f"Task {task_id}: {after} (was {before}; {attempts} more attempt(s)).")
 
 
 @queue.command("cancel")

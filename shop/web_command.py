@@ -13,6 +13,7 @@ import sys
 import click
 
 from shop.config import REPO_ROOT, Settings, SettingsError, require_secret_key
+from shop.ports import check_port_is_free
 
 GUNICORN_CONFIG = REPO_ROOT / "deploy" / "gunicorn.conf.py"
 APP_FACTORY = "shop.app:create_app()"
@@ -36,6 +37,7 @@ def web_command(host: str, port: int, workers: int | None) -> None:
         raise click.ClickException(str(error)) from None
     if not GUNICORN_CONFIG.exists():
         raise click.ClickException(f"{GUNICORN_CONFIG} is missing; run this from a checkout of the project")
+    check_port_is_free(host, port)
     argv = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG), "--bind", f"{host}:{port}"]
     if workers is not None:
         argv += ["--workers", str(workers)]

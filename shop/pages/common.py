@@ -40,12 +40,12 @@ def references() -> Sequence[TaskReference]:
 
 
 def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
-    """Render a page template with what the layout needs (may the visitor act; is it demo mode)."""
+    """Render a page template with what the layout needs (may the visitor act; an operator; demo mode)."""
     context.setdefault("busy", False)
     return render_template(
         f"pages/{template}",
         may_act=security.may_act(settings()),
-        signed_in=security.is_operator(settings()),
+        is_operator=security.is_operator(settings()),
         demo_mode=settings().demo_mode,
         **context,
     ), status

@@ -15,14 +15,13 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 import queue_core
-from queue_core import FINISHED_STATES, UNSUCCESSFUL_STATES, TaskNotFoundError, TaskState
+from queue_core import FINISHED_STATES, RETRYABLE_STATES, TaskNotFoundError, TaskState
 from shop.pages import readings, security
 from shop.pages.common import db, references, render, settings
 
 blueprint = Blueprint("task_explorer", __name__, template_folder="templates")
 
 LIST_LIMIT = 50
-RETRYABLE = UNSUCCESSFUL_STATES  # a succeeded task is not run again from a page: its work is done
 CANCELLABLE = frozenset({TaskState.PENDING, TaskState.RUNNING})
 NOTICES = {
     "retried": "Re-queued with one more attempt: a worker picks it up in a moment.",
@@ -83,7 +82,7 @@ def task(task_id: uuid.UUID) -> tuple[str, int]:
         timeline=readings.timeline(details),
         referrers=readings.describe_referrers(session, details.referenced_by),
         worker=readings.worker_of(session, details.task["worker_id"]),
-        can_retry=state in RETRYABLE,
+        can_retry=state in RETRYABLE_STATES,
         can_cancel=state in CANCELLABLE,
         busy=state not in FINISHED_STATES,
         refresh_seconds=2,
@@ -100,7 +99,7 @@ def retry(task_id: uuid.UUID) -> WerkzeugResponse | tuple[str, int]:
         queue_core.requeue(session, task_id)
         return "retried"
 
-    return _act_on(task_id, RETRYABLE, "not_retryable", requeue)
+    return _act_on(task_id, RETRYABLE_STATES, "not_retryable", requeue)
 
 
 @blueprint.post("/tasks/<uuid:task_id>/cancel")

@@ -7,19 +7,26 @@ proved"; a unit test checks that every linked function exists, so a rename canno
 
 from __future__ import annotations
 
+import functools
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Blueprint, abort
+from flask import Blueprint
 
 from shop.config import REPO_ROOT
 from shop.pages.common import render
 
 blueprint = Blueprint("how_it_works", __name__, template_folder="templates")
 
-# Only the application's own Python is shown: never a file outside these folders (no secrets, no .venv).
+# Only the application's own Python is shown: never a file outside these folders (no secrets, no .venv),
+# and only files git tracks in them (not a scratch script or a copied secret someone left there).
 SHOWN_PACKAGES = ("orders", "payments", "shipping", "queue_core", "shop")
+NOT_A_CHECKOUT = (
+    "The source view shows only files that git tracks, and this copy of the shop is not a git checkout "
+    "(or git is not installed), so it shows none."
+)
 DEFINITION = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -130,9 +137,12 @@ def how_it_works() -> tuple[str, int]:
 @blueprint.get("/source/<path:path>")
 def source(path: str) -> tuple[str, int]:
     """One of the application's Python files, with an anchor at every ``def`` and ``class``."""
+    if tracked_files() is None:
+        return render("source_missing.html", 404, title=path, path=path, reason=NOT_A_CHECKOUT)
     file = shown_file(path)
     if file is None:
-        abort(404)
+        reason = "No such file among the application's own Python files."
+        return render("source_missing.html", 404, title=path, path=path, reason=reason)
     lines = file.read_text(encoding="utf-8").splitlines()
     anchors: dict[int, str] = {}
     seen: set[str] = set()
@@ -145,7 +155,7 @@ def source(path: str) -> tuple[str, int]:
 
 
 def shown_file(path: str) -> Path | None:
-    """The file at ``path`` if it is one of the application's Python files, else None (never escapes)."""
+    """The file at ``path`` if it is one of the application's tracked Python files, else None."""
     if not path.endswith(".py") or path.split("/", 1)[0] not in SHOWN_PACKAGES:
         return None
     root = REPO_ROOT.resolve()
@@ -155,9 +165,25 @@ def shown_file(path: str) -> Path | None:
         return None
     if not file.is_relative_to(root) or not file.is_file():
         return None
-    if file.relative_to(root).parts[0] not in SHOWN_PACKAGES:
+    relative = file.relative_to(root)
+    if relative.parts[0] not in SHOWN_PACKAGES or relative.as_posix() not in (tracked_files() or ()):
         return None
     return file
+
+
+@functools.cache
+def tracked_files() -> frozenset[str] | None:
+    """The shown packages' files that git tracks, asked once per process; None outside a git checkout."""
+    try:
+        listing = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "ls-files", "-z", "--", *SHOWN_PACKAGES],
+            capture_output=True,
+            check=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):  # no git, or not a checkout (git exits 128)
+        return None
+    return frozenset(name for name in listing.stdout.decode("utf-8", "replace").split("\0") if name)
 
 
 def defines(path: str, function: str) -> bool:

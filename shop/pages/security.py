@@ -108,7 +108,8 @@ def check_same_origin(incoming: Request) -> None:
 
 
 def is_operator(settings: Settings) -> bool:
-    """Whether this browser is signed in as an operator (demo mode makes nobody one)."""
+    """Whether this browser is signed in as an operator: who may see what only staff should (customers'
+    emails, tracebacks' paths and hosts). Demo mode lets anyone press the buttons, but makes nobody one."""
     return operator_sessions.signed_in(settings)
 
 

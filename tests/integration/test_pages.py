@@ -16,18 +16,21 @@ import httpx
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 import gateway_simulator
 import queue_core
 from payments.gateway_client import GatewayClient
+from queue_core import RunningTask, TaskRegistry
 from shop.app import create_app
 from shop.reactions import dispatch
 from shop.tasks import build_registry
 from shop.web_database import dispose_engine, engine_of
-from tests.support.credentials import web_settings
+from tests.support.credentials import OPERATOR_KEY, web_settings
 from tests.support.gateway_process import running_gateway
 from tests.support.gateway_requests import GATEWAY_API_KEY, bearer
-from tests.support.inprocess import fast_settings, running_worker, wait_for
+from tests.support.inprocess import fast_settings, run_until_idle, running_worker, wait_for
 
 UNREACHABLE_GATEWAY = "http://127.0.0.1:9"
 FINAL_STATES = {"shipped", "rejected", "payment_failed", "cancelled"}
@@ -257,6 +260,52 @@ def test_outside_demo_mode_the_pages_show_no_buttons_to_a_visitor(database_url: 
         assert refused.status_code == 403
     finally:
         dispose_engine(app)
+
+
+class SofaTooWideError(Exception):
+    """What the failing handler below raises: a message a visitor may read."""
+
+
+def dead_task_with_a_traceback(engine: Engine) -> uuid.UUID:
+    """A task whose only attempt raised, so the queue keeps its error type, message and traceback."""
+    registry = TaskRegistry()
+
+    @registry.task("deliver-sofa")
+    def deliver_sofa(task: RunningTask, session: Session) -> None:
+        raise SofaTooWideError("the sofa does not fit through the door")
+
+    with Session(engine) as session, session.begin():
+        task_id = queue_core.enqueue(session, "deliver-sofa", max_attempts=1)
+    run_until_idle(engine, registry)
+    return task_id
+
+
+def test_a_visitor_sees_a_failed_attempts_error_but_not_its_traceback_even_in_demo_mode(
+    pages_app: Flask, browser: FlaskClient
+) -> None:
+    task_id = dead_task_with_a_traceback(engine_of(pages_app))
+
+    page = browser.get(f"/tasks/{task_id}").get_data(as_text=True)
+
+    assert "SofaTooWideError" in page and "the sofa does not fit through the door" in page
+    assert "Traceback" not in page and 'class="traceback"' not in page
+    assert __file__ not in page  # no absolute path from the worker's machine
+
+
+def test_a_signed_in_operator_sees_the_full_traceback(database_url: str) -> None:
+    app = create_app(web_settings(database_url, demo_mode=True))
+    try:
+        task_id = dead_task_with_a_traceback(engine_of(app))
+        operator = app.test_client()
+        signed_in = operator.post("/sign-in", data={"csrf_token": csrf(operator), "key": OPERATOR_KEY})
+        assert signed_in.status_code == 303
+
+        page = operator.get(f"/tasks/{task_id}").get_data(as_text=True)
+    finally:
+        dispose_engine(app)
+
+    assert 'class="traceback"' in page and "Traceback (most recent call last)" in page
+    assert "in deliver_sofa" in page and "SofaTooWideError" in page
 
 
 @pytest.mark.slow

@@ -317,14 +317,34 @@ def test_retry_puts_a_dead_task_back_to_pending_with_more_attempts(
     assert state_in_database(engine, filled_queue.declined) == ("pending", 2, 5)
 
 
-def test_retry_leaves_a_task_that_has_not_finished_alone(
-    app: Flask, engine: Engine, filled_queue: FilledQueue
+@pytest.mark.parametrize("which", ["wrapped", "later"])
+def test_retry_refuses_a_succeeded_or_pending_task_as_the_pages_do(
+    app: Flask, engine: Engine, filled_queue: FilledQueue, which: str
 ) -> None:
-    result = shop(app, "queue", "retry", str(filled_queue.later))
+    task_id: uuid.UUID = getattr(filled_queue, which)
+    before = state_in_database(engine, task_id)
 
-    assert result.exit_code == 0, result.output
-    assert "pending (left as it is: only a finished task can be retried)" in result.output
-    assert state_in_database(engine, filled_queue.later) == ("pending", 0, 5)
+    result = shop(app, "queue", "retry", str(task_id))
+
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: task {task_id} is {before[0]}, left as it is: "
+        "only a cancelled, dead, discarded or expired task can be retried\n"
+    )
+    assert state_in_database(engine, task_id) == before
+
+
+def test_retry_refuses_a_running_task(app: Flask, engine: Engine) -> None:
+    with Session(engine) as session, session.begin():
+        task_id = enqueue(session, "wrap-gift", queue="gift-wrap")
+    with engine.begin() as connection:  # as if a worker had claimed it
+        connection.execute(update(task_table).where(task_table.c.id == task_id).values(state="running"))
+
+    result = shop(app, "queue", "retry", str(task_id))
+
+    assert result.exit_code == 1
+    assert f"task {task_id} is running, left as it is" in result.output
+    assert state_in_database(engine, task_id) == ("running", 0, 5)
 
 
 def test_retry_refuses_fewer_than_one_attempt(app: Flask, filled_queue: FilledQueue) -> None:

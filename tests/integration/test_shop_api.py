@@ -50,6 +50,20 @@ def test_the_openapi_document_lists_every_context_endpoint(client: FlaskClient) 
     } <= set(document["paths"])
 
 
+def test_the_documented_example_order_is_accepted_as_it_stands(client: FlaskClient) -> None:
+    """What Swagger UI's "Try it out" sends for ``POST /api/orders`` before anyone edits it."""
+    document = client.get("/api/openapi.json").get_json()
+    body = document["paths"]["/api/orders"]["post"]["requestBody"]["content"]["application/json"]
+    example = body["example"]
+
+    response = client.post("/api/orders", json=example)
+
+    assert response.status_code == 202, response.get_json()
+    assert [line["sku"] for line in response.get_json()["lines"]] == [
+        line["sku"] for line in example["lines"]
+    ]
+
+
 def test_the_api_docs_page_loads_its_scripts_from_the_app_itself(client: FlaskClient) -> None:
     page = client.get("/api/docs").get_data(as_text=True)
     assets = re.findall(r'(?:src|href)="([^"]+)"', page)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
 from shop.app import create_app
-from shop.config import Settings, SettingsError
+from shop.config import REPO_ROOT, Settings, SettingsError
 from shop.pages import how_it_works
 from shop.pages.charts import throughput_chart
 from shop.pages.readings import MinuteBucket
@@ -140,6 +143,44 @@ def test_the_source_view_puts_an_anchor_at_each_function() -> None:
 
     assert response.status_code == 200
     assert 'id="_order_pointing_at"' in response.text
+
+
+@pytest.fixture
+def untracked_module() -> Iterator[str]:
+    """A Python file dropped into a shown package but never added to git; removed afterwards."""
+    relative = f"shop/scratch_{uuid.uuid4().hex}.py"
+    file = REPO_ROOT / relative
+    file.write_text('PASSWORD = "CRUNCHY-ARMCHAIR"\n')
+    try:
+        yield relative
+    finally:
+        file.unlink()
+
+
+def test_the_source_view_does_not_show_a_file_git_does_not_track(untracked_module: str) -> None:
+    response = _client().get(f"/source/{untracked_module}")
+
+    assert response.status_code == 404
+    assert "CRUNCHY-ARMCHAIR" not in response.text
+
+
+def test_outside_a_git_checkout_the_source_view_shows_nothing_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "unpacked-shop"
+    (copy / "orders").mkdir(parents=True)
+    (copy / "orders" / "tasks.py").write_text((REPO_ROOT / "orders" / "tasks.py").read_text())
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # no repository above the copy either
+    monkeypatch.setattr(how_it_works, "REPO_ROOT", copy)
+    how_it_works.tracked_files.cache_clear()
+    try:
+        response = _client().get("/source/orders/tasks.py")
+    finally:
+        how_it_works.tracked_files.cache_clear()
+
+    assert response.status_code == 404
+    assert "not a git checkout" in response.text
+    assert "_order_pointing_at" not in response.text
 
 
 def test_the_chart_draws_a_bar_per_minute_and_a_latency_line_with_no_script() -> None:
