@@ -16,6 +16,7 @@ from flask_smorest import Api
 from psycopg import errors as pg_errors
 from sqlalchemy.exc import DBAPIError, OperationalError
 from swagger_ui_bundle import swagger_ui_path
+from werkzeug.exceptions import HTTPException
 
 import orders.api
 import orders.models
@@ -74,6 +75,23 @@ def init_app(app: Flask) -> Api:
         raise error
 
     return api
+
+
+def http_error_as_json(error: HTTPException) -> tuple[dict[str, Any], int, list[tuple[str, str]]]:
+    """An HTTP error in flask-smorest's shape, keeping the headers it carries (``Allow`` on a 405).
+
+    It stands in for flask-smorest's own handler, which drops those headers and, with no message given
+    to ``abort``, leaves out ``message``; werkzeug's description of the error fills it in here.
+    """
+    code = error.code or 500
+    data: dict[str, Any] = getattr(error, "data", None) or {}
+    body = {"code": code, "status": error.name, "message": data.get("message") or error.description}
+    errors = data.get("errors") or data.get("messages")
+    if errors:
+        body["errors"] = errors
+    headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+    headers += list((data.get("headers") or {}).items())
+    return body, code, headers
 
 
 def _error_body(code: int, message: str) -> dict[str, Any]:

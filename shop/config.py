@@ -32,6 +32,9 @@ class Settings:
     # signed in with this token, unless demo mode lets anyone act (``shop demo`` turns it on).
     admin_token: str | None = None
     demo_mode: bool = False
+    # The Host names the app answers (``SHOP_TRUSTED_HOSTS``, comma-separated; ``.example.com`` also
+    # matches its subdomains); a request naming another host gets a 400. Empty: any host, as the demo needs.
+    trusted_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -50,6 +53,7 @@ class Settings:
             ),
             admin_token=_admin_token(environ, "SHOP_ADMIN_TOKEN"),
             demo_mode=_flag(environ, "SHOP_DEMO_MODE"),
+            trusted_hosts=_names(environ, "SHOP_TRUSTED_HOSTS"),
         )
 
 
@@ -88,6 +92,14 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     if word in FALSE_WORDS:
         return False
     raise SettingsError(f"{name}={raw!r} is neither true nor false; set it to 1 or 0")
+
+
+def _names(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = environ.get(name) or ""
+    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if any(" " in part or "/" in part for part in names):
+        raise SettingsError(f"{name}={raw!r} must list host names separated by commas, like shop.example.com")
+    return names
 
 
 def normalize_database_url(url: str) -> str:
