@@ -3,12 +3,15 @@
 Every error is JSON in flask-smorest's shape, ``{"code", "status", "message"}`` (plus ``"errors"``
 with field messages for a 422), so a client handles one format. The OpenAPI document is served at
 ``/api/openapi.json`` and a Swagger UI at ``/api/docs``, with its files served by the app itself so
-it works offline.
+it works offline. The page itself is ``shop/templates/swagger_ui.html``, which replaces flask-smorest's
+so that it starts Swagger UI from a file rather than an inline script: the page's Content-Security-Policy
+forbids inline scripts (``shop.security_headers``).
 """
 
 from __future__ import annotations
 
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, send_from_directory
@@ -26,6 +29,8 @@ import shipping.api
 import shipping.models
 
 SWAGGER_ASSETS = "/api/docs/assets/"
+SWAGGER_UI_INIT = "swagger-ui-init.js"  # served beside Swagger UI's own files, from API_DOCS_FOLDER
+API_DOCS_FOLDER = Path(__file__).parent / "api_docs"
 # Domain errors that mean "not in this state": answered 409 Conflict with the domain's own message.
 CONFLICTS: tuple[type[Exception], ...] = (
     orders.models.InvalidTransition,
@@ -54,6 +59,11 @@ def init_app(app: Flask) -> Api:
     def swagger_ui_assets(filename: str) -> Response:
         """Swagger UI's scripts and styles, from the installed swagger-ui-bundle package (no CDN)."""
         return send_from_directory(swagger_ui_path, filename, max_age=86_400)
+
+    @app.get(f"{SWAGGER_ASSETS}{SWAGGER_UI_INIT}")  # a fixed path: routed before the files above
+    def swagger_ui_init() -> Response:
+        """The script starting Swagger UI on the page (see ``shop/templates/swagger_ui.html``)."""
+        return send_from_directory(API_DOCS_FOLDER, SWAGGER_UI_INIT, max_age=3_600)
 
     def conflict(error: Exception) -> tuple[dict[str, Any], int]:
         return _error_body(409, str(error)), 409

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.exceptions import HTTPException
 
-from shop import api, health, http_limits, pages, web_database
+from shop import api, health, http_limits, pages, security_headers, web_database
 from shop.config import Settings
 
 
@@ -21,6 +21,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.from_mapping(DATABASE_URL=settings.database_url)
     app.extensions["shop.settings"] = settings
     http_limits.init_app(app, settings)
+    security_headers.init_app(app)
     web_database.init_app(app, settings)
     health.init_app(app, settings)
     api.init_app(app)
