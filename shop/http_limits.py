@@ -39,8 +39,12 @@ MAX_HEADER_FIELDS = 100  # gunicorn's default limit_request_fields
 MAX_JSON_DEPTH = 32  # an order is 3 levels deep (object, lines, line)
 MAX_JSON_DIGITS = 30  # no amount or quantity the shop stores has more than 19 digits
 
-# One pass over a JSON text: whole strings (skipped, so a "[" inside one is not counted), brackets, digits.
-_JSON_TOKENS = re.compile(r'"(?:[^"\\]+|\\.)*"|[\[\]{}]|\d+')
+# A JSON string, escapes included, up to its closing quote or the end of the text. Written so that it
+# always matches in one pass: a pattern like "(?:[^"\\]+|\\.)*" backtracks exponentially on an
+# unterminated string, which would let a 30-byte body hold a worker for seconds.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\[\s\S][^"\\]*)*(?:"|\\?\Z)')
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
+_LONG_NUMBER = re.compile(rf"\d{{{MAX_JSON_DIGITS + 1}}}")
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -92,18 +96,16 @@ def is_api_request() -> bool:
 def json_shape_problem(text: str) -> str | None:
     """Why ``text`` is nested too deep or holds too long a number for the API, or None if neither.
 
-    A scan, not a parse: it runs before ``json.loads`` ever sees the text, so Python's own limits are
-    never reached. Malformed JSON that passes is left for the parser to refuse.
+    A scan, not a parse, in time linear in the text (a few milliseconds for the largest body): it runs
+    before ``json.loads`` ever sees the text, so Python's own limits are never reached. Malformed JSON
+    that passes is left for the parser to refuse.
     """
+    outside_strings = _JSON_STRING.sub("", text)  # a "[" or "7" inside a string is not JSON's business
+    if _LONG_NUMBER.search(outside_strings):
+        return f"Numbers in the JSON body may have at most {MAX_JSON_DIGITS} digits."
     depth = 0
-    for token in _JSON_TOKENS.finditer(text):
-        first = token.group()[0]
-        if first in "[{":
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                return f"The JSON body may be nested at most {MAX_JSON_DEPTH} levels deep."
-        elif first in "]}":
-            depth -= 1
-        elif first != '"' and len(token.group()) > MAX_JSON_DIGITS:
-            return f"Numbers in the JSON body may have at most {MAX_JSON_DIGITS} digits."
+    for bracket in _NOT_A_BRACKET.sub("", outside_strings):
+        depth += 1 if bracket in "[{" else -1
+        if depth > MAX_JSON_DEPTH:
+            return f"The JSON body may be nested at most {MAX_JSON_DEPTH} levels deep."
     return None

@@ -93,6 +93,16 @@ def test_brackets_and_digits_inside_strings_do_not_count() -> None:
     assert json_shape_problem(text) is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    ['{"customer_email": "' + "a" * 60_000, '"' + '\\"' * 30_000 + "\\", "[" * 30 + '"' + "\\" * 60_000],
+    ids=["unterminated-string", "escaped-quotes", "backslashes"],
+)
+def test_an_unterminated_string_is_scanned_in_one_pass_not_backtracked(text: str) -> None:
+    # A backtracking pattern would take longer than the universe's age here; the test's timeout catches it.
+    assert json_shape_problem(text) is None
+
+
 def test_a_body_without_the_json_content_type_is_a_415_naming_the_header(client: FlaskClient) -> None:
     response = client.post("/api/orders", data=order_with_quantity("1"), content_type="text/plain")
 
