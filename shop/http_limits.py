@@ -7,10 +7,14 @@ real request would. The last two matter because Python itself has limits: ``json
 ``RecursionError`` about 1,000 levels deep and ``ValueError`` for an integer of more than 4,300 digits,
 and either would otherwise surface as a 500.
 
-In production gunicorn reads the request line and headers first and refuses, in plain text, a request
-line over ``limit_request_line`` (4094 bytes: 414) or a header over ``limit_request_field_size`` (8190
-bytes: 431) before Flask sees anything; nginx in front answers those itself. The same bounds are held
-here so that the app answers them alike (JSON under ``/api``) whatever server runs it.
+Gunicorn reads the request line and headers before Flask sees anything, and refuses in plain text a
+request line over its ``limit_request_line`` (default 4094 bytes: 414) or a header over
+``limit_request_field_size`` (default 8190 bytes: 431); a proxy in front (nginx) refuses those first.
+The app holds bounds of its own, as large as gunicorn's largest (8190 bytes), so that it never refuses
+what the servers in front let through, and answers in JSON under ``/api`` whatever server runs it.
+
+A request no view will handle (an untrusted ``Host``, an unknown path, a wrong method) is answered here
+too, before any later hook that guards views (sign-in, CSRF) would answer it with something else.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from werkzeug.exceptions import (
     RequestEntityTooLarge,
     RequestHeaderFieldsTooLarge,
     RequestURITooLarge,
+    SecurityError,
     UnsupportedMediaType,
 )
 
@@ -33,7 +38,7 @@ from shop.config import Settings
 MAX_CONTENT_LENGTH = 64 * 1024
 MAX_FORM_MEMORY_SIZE = 16 * 1024  # one form field; the pages' longest is an email address or a token
 MAX_FORM_PARTS = 100  # the pages' largest form has a dozen fields
-MAX_URL_LENGTH = 4094  # gunicorn's default limit_request_line
+MAX_URL_LENGTH = 8190  # the largest limit_request_line gunicorn accepts
 MAX_HEADER_FIELD_LENGTH = 8190  # gunicorn's default limit_request_field_size: name, ": " and value
 MAX_HEADER_FIELDS = 100  # gunicorn's default limit_request_fields
 MAX_JSON_DEPTH = 32  # an order is 3 levels deep (object, lines, line)
@@ -61,6 +66,8 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 def check_request_shape() -> None:
     """Refuse, with the status that says what to change, a request no view should have to parse."""
+    if isinstance(request.routing_exception, SecurityError):
+        raise request.routing_exception  # a Host not in TRUSTED_HOSTS: nothing else about it matters
     if len(request.full_path) > MAX_URL_LENGTH:
         raise RequestURITooLarge(f"The URL may be at most {MAX_URL_LENGTH} characters long.")
     if len(request.headers) > MAX_HEADER_FIELDS or any(
@@ -75,8 +82,10 @@ def check_request_shape() -> None:
     body = request.get_data(cache=True) if _has_body() else b""  # webargs and forms reuse these bytes
     if request.content_length is None and len(body) >= MAX_CONTENT_LENGTH:
         raise too_large  # a chunked body: werkzeug stops reading at the limit instead of refusing it
-    if not body or request.routing_exception is not None or not is_api_request():
-        return  # Flask answers the 404, 405 or untrusted host next; the pages read forms, not JSON
+    if request.routing_exception is not None:
+        raise request.routing_exception  # 404, 405 (with Allow) or a redirect to the canonical URL
+    if not body or not is_api_request():
+        return  # the pages read forms, not JSON
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as JSON, with the header Content-Type: application/json.")
     problem = json_shape_problem(body.decode("utf-8", errors="replace"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from flask import Flask
+from flask import Flask, abort
 from flask.testing import FlaskClient
 
 from shop.app import create_app
@@ -121,7 +121,7 @@ def test_a_post_without_a_body_needs_no_content_type(client: FlaskClient) -> Non
 
 
 def test_an_over_long_url_is_a_json_414_under_the_api(client: FlaskClient) -> None:
-    response = client.get("/api/orders?state=" + "x" * 5000)
+    response = client.get("/api/orders?state=" + "x" * 9000)
 
     assert response.status_code == 414
     assert response.get_json()["code"] == 414
@@ -164,8 +164,20 @@ def test_a_request_for_an_untrusted_host_is_a_400() -> None:
 
     assert client.get("/healthz", headers={"Host": "shop.example.com"}).status_code == 200
     assert client.get("/healthz", headers={"Host": "localhost:8000"}).status_code == 200
-    api_answer = client.get("/api/orders", headers={"Host": "evil.example"})
+    api_answer = client.get("/api/openapi.json", headers={"Host": "evil.example"})
     page_answer = client.get("/", headers={"Host": "evil.example"})
     assert (api_answer.status_code, api_answer.get_json()["code"]) == (400, 400)
     assert "not trusted" in api_answer.get_json()["message"]
     assert page_answer.status_code == 400
+
+
+def test_a_request_no_view_will_handle_is_answered_before_hooks_that_guard_views(app: Flask) -> None:
+    @app.before_request
+    def sign_in_first() -> None:  # as a later hook guarding the views would (authentication, CSRF)
+        abort(401)
+
+    client = app.test_client()
+
+    assert client.put("/api/orders").status_code == 405
+    assert client.get("/api/armchairs").status_code == 404
+    assert client.get("/api/orders", headers={"X-Basket": "x" * 9000}).status_code == 431
