@@ -44,7 +44,9 @@ IDEMPOTENCY_KEY = "Idempotency-Key"
 # Every body the simulator takes is a small flat object (a charge is under 200 bytes); anything larger is
 # refused with a 413 before it is read, so no request can make the process parse and hold megabytes.
 MAX_BODY_BYTES = 16 * 1024
-MAX_DIGITS = 100  # longer integers are refused before int() meets Python's 4,300-digit limit
+# Longer integers are refused before int() meets Python's 4,300-digit limit; shorter ones reach the
+# schemas, which answer "Number too large." or out of range themselves.
+MAX_DIGITS = 1000
 REPLAYED = "Idempotent-Replayed"
 EXTENSION = "gateway_simulator"
 
