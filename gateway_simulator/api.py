@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from marshmallow import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from gateway_simulator import charges, refunds
 from gateway_simulator.charges import (
@@ -40,6 +41,12 @@ from gateway_simulator.schemas import (
 )
 
 IDEMPOTENCY_KEY = "Idempotency-Key"
+# Every body the simulator takes is a small flat object (a charge is under 200 bytes); anything larger is
+# refused with a 413 before it is read, so no request can make the process parse and hold megabytes.
+MAX_BODY_BYTES = 16 * 1024
+# Longer integers are refused before int() meets Python's 4,300-digit limit; shorter ones reach the
+# schemas, which answer "Number too large." or out of range themselves.
+MAX_DIGITS = 1000
 REPLAYED = "Idempotent-Replayed"
 EXTENSION = "gateway_simulator"
 
@@ -165,13 +172,22 @@ def _idempotency_key() -> str:
 def _json_object() -> dict[str, Any]:
     # Parsed here rather than with request.get_json: a body nested thousands deep raises RecursionError,
     # which get_json would let through as a 500.
+    body = request.get_data()
+    if request.content_length is None and len(body) >= MAX_BODY_BYTES:
+        raise RequestEntityTooLarge()  # a chunked body: werkzeug stops reading at the limit, silently
     try:
-        data = json.loads(request.get_data())
+        data = json.loads(body, parse_int=_bounded_int)
     except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
         raise ValidationError({"_schema": ["Send a JSON object."]})
     return data
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_DIGITS:
+        raise ValueError(f"an integer of more than {MAX_DIGITS} digits")
+    return int(digits)
 
 
 def _json(body: dict[str, Any], status_code: int, *, replayed: bool = False) -> Response:

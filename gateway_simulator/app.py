@@ -34,6 +34,9 @@ def create_app(
         ensure_settings_row(session)
     app = Flask(__name__, static_folder=None)  # it serves no files: no route to guard or to probe
     require_api_key(app, api_key)
+    app.config.update(
+        MAX_CONTENT_LENGTH=api.MAX_BODY_BYTES, MAX_FORM_MEMORY_SIZE=api.MAX_BODY_BYTES, MAX_FORM_PARTS=10
+    )
     api.init_app(app, engine, random.Random() if rng is None else rng)
 
     @app.get("/healthz")
@@ -47,10 +50,14 @@ def create_app(
 
 
 def _http_error(error: HTTPException) -> Response:
-    # Unknown routes, wrong methods and the like: the same JSON shape as every other answer.
+    # Unknown routes, wrong methods, bodies over the limit: the same JSON shape as every other answer,
+    # keeping the headers the error carries (``Allow`` on a 405).
     name = (error.name or "error").lower().replace(" ", "_")
     response = jsonify({"error": name})
     response.status_code = error.code or 500
+    for header, value in error.get_headers():
+        if header.lower() != "content-type":
+            response.headers[header] = value
     return response
 
 

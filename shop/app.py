@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import api, health, pages, web_database
+from shop import api, health, http_limits, pages, security_headers, web_database
 from shop.access import api_policy
 from shop.config import Settings, require_secret_key
 
@@ -26,6 +29,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
     )
     app.extensions["shop.settings"] = settings
+    http_limits.init_app(app, settings)
+    security_headers.init_app(app)
     web_database.init_app(app, settings)
     health.init_app(app, settings)
     api_policy.init_app(app, settings)
@@ -35,4 +40,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Only the address: gunicorn already sets the scheme from X-Forwarded-Proto, and only for the
         # peers it trusts (FORWARDED_ALLOW_IPS), which is stricter than counting hops.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0)  # type: ignore[method-assign]
+    # Registered last, so it replaces flask-smorest's handler for every HTTP error.
+    app.register_error_handler(HTTPException, _http_error)
     return app
+
+
+def _http_error(error: HTTPException) -> Any:
+    """JSON in the API's error shape under ``/api``, a page in the layout elsewhere."""
+    if http_limits.is_api_request():
+        return api.http_error_as_json(error)
+    return pages.http_error_as_page(error)

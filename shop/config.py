@@ -46,6 +46,9 @@ class Settings:
     # Proxies in front of gunicorn that set X-Forwarded-For (1 behind deploy/nginx-site.conf): the app
     # takes the client's address from there. 0 (the default) ignores the header, which a client can forge.
     trusted_proxies: int = 0
+    # The Host names the app answers (``SHOP_TRUSTED_HOSTS``, comma-separated; ``.example.com`` also
+    # matches its subdomains); a request naming another host gets a 400. Empty: any host, as the demo needs.
+    trusted_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -69,6 +72,7 @@ class Settings:
             secret_key_fallbacks=_secret_key_fallbacks(environ, "SHOP_SECRET_KEY_FALLBACKS"),
             rate_limit_storage_uri=environ.get("RATELIMIT_STORAGE_URI") or cls.rate_limit_storage_uri,
             trusted_proxies=_count(environ, "SHOP_TRUSTED_PROXIES"),
+            trusted_hosts=_names(environ, "SHOP_TRUSTED_HOSTS"),
         )
 
 
@@ -161,6 +165,14 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     if word in FALSE_WORDS:
         return False
     raise SettingsError(f"{name}={raw!r} is neither true nor false; set it to 1 or 0")
+
+
+def _names(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = environ.get(name) or ""
+    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if any(" " in part or "/" in part for part in names):
+        raise SettingsError(f"{name}={raw!r} must list host names separated by commas, like shop.example.com")
+    return names
 
 
 def normalize_database_url(url: str) -> str:

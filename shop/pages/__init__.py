@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 from flask_limiter import RateLimitExceeded
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from shop.config import Settings
 from shop.pages import (
@@ -70,3 +71,18 @@ def init_app(app: Flask, settings: Settings) -> None:
 BLUEPRINTS = frozenset(
     {"shop_front", "order_list", "task_explorer", "queue_dashboard", "how_it_works", "sign_in"}
 )
+
+
+def http_error_as_page(error: HTTPException) -> tuple[str, int, list[tuple[str, str]]] | HTTPException:
+    """An HTTP error (unknown page, wrong method, body too large) as a page in the layout, with its headers.
+
+    A request for a host the app does not serve gets werkzeug's plain page: the layout's links cannot be
+    built for a host that is not trusted.
+    """
+    if isinstance(error, SecurityError):
+        return error
+    page, status = common.render(
+        "error.html", error.code or 500, title=error.name, explanation=error.description
+    )
+    headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+    return page, status, headers

@@ -80,3 +80,15 @@ def test_a_gateway_api_key_unfit_for_a_header_is_refused_without_being_echoed(ke
 
     assert key not in str(raised.value)
     assert "secrets.token_urlsafe(32)" in str(raised.value)
+
+
+def test_trusted_hosts_are_read_as_a_comma_separated_list() -> None:
+    settings = Settings.from_env({"SHOP_TRUSTED_HOSTS": "shop.example.com, .shop.example.com,localhost"})
+
+    assert settings.trusted_hosts == ("shop.example.com", ".shop.example.com", "localhost")
+    assert Settings.from_env({}).trusted_hosts == ()
+
+
+def test_a_trusted_host_given_as_a_url_is_refused_with_its_fix() -> None:
+    with pytest.raises(SettingsError, match="separated by commas"):
+        Settings.from_env({"SHOP_TRUSTED_HOSTS": "https://shop.example.com"})

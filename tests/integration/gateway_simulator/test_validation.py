@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from flask.testing import FlaskClient
 
@@ -48,7 +50,7 @@ def test_every_charge_field_is_checked(
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"not json", b"[1, 2]", b'"armchair"', b"[" * 50_000, b'{"amount_cents": 1', b"\xff\xfe"],
+    [b"", b"not json", b"[1, 2]", b'"armchair"', b"[" * 10_000, b'{"amount_cents": 1', b"\xff\xfe"],
     ids=["empty", "not-json", "array", "string", "nested-deep", "truncated", "not-utf8"],
 )
 def test_a_body_that_is_not_a_json_object_is_refused(client: FlaskClient, body: bytes) -> None:
@@ -88,6 +90,54 @@ def test_unknown_routes_and_methods_answer_json(client: FlaskClient) -> None:
         405,
         {"error": "method_not_allowed"},
     )
+
+
+def test_a_wrong_method_is_told_which_methods_are_allowed(client: FlaskClient) -> None:
+    response = client.delete("/v1/failure-injection")
+
+    assert response.status_code == 405
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "PUT"}
+
+
+def test_a_two_megabyte_body_is_refused_with_a_json_413(client: FlaskClient) -> None:
+    response = client.post(
+        "/v1/charges",
+        data=b'{"reference": "' + b"R" * 2_000_000 + b'"}',
+        headers={"Idempotency-Key": "order-17-payment-1", "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 413
+    assert response.json == {"error": "request_entity_too_large"}
+    assert ledger(client)["charges"] == []
+
+
+def test_a_chunked_body_past_the_limit_is_refused_not_cut_short(client: FlaskClient) -> None:
+    # Padding after a valid object: cut at the limit, the rest would still parse as that object.
+    body = b'{"amount_cents": 12900, "currency": "EUR", "reference": "R-1"}' + b" " * 100_000
+    response = client.post(
+        "/v1/charges",
+        input_stream=io.BytesIO(body),
+        headers={
+            "Idempotency-Key": "order-17-payment-1",
+            "Content-Type": "application/json",
+            "Transfer-Encoding": "chunked",
+        },
+        environ_overrides={"wsgi.input_terminated": True},  # what gunicorn says of a chunked body
+    )
+
+    assert response.status_code == 413
+    assert ledger(client)["charges"] == []
+
+
+def test_an_amount_of_five_thousand_digits_is_refused_as_not_a_json_object(client: FlaskClient) -> None:
+    response = client.post(
+        "/v1/charges",
+        data='{"amount_cents": ' + "9" * 5000 + ', "currency": "EUR", "reference": "R-1"}',
+        headers={"Idempotency-Key": "order-17-payment-1", "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 422
+    assert response.json == {"errors": {"_schema": ["Send a JSON object."]}}
 
 
 def test_health_is_reported(client: FlaskClient) -> None:
