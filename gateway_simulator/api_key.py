@@ -3,9 +3,9 @@
 The key is a shared secret between the simulator and its merchant (the shop), read from
 ``GATEWAY_API_KEY`` and sent as ``Authorization: Bearer <key>``. It is checked before any view runs,
 unknown paths included, so that a stranger learns neither the ledger nor which routes exist; and it is
-compared with ``hmac.compare_digest``, so the time an answer takes says nothing about how much of a guess
-was right. A request without the key, or with another, is answered 401 in the simulator's own error
-shape with ``WWW-Authenticate: Bearer`` (RFC 6750).
+compared as a SHA-256 digest with ``hmac.compare_digest``, so the time an answer takes says nothing about
+how much of a guess was right, nor how long the key is. A request without the key, or with another, is
+answered 401 in the simulator's own error shape with ``WWW-Authenticate: Bearer`` (RFC 6750).
 
 A key shorter than ``MIN_API_KEY_LENGTH`` is refused at start. Nobody types this key, so nothing is
 gained by accepting ``secret`` or ``changeme``, the first words a guesser tries; a length cannot prove a
@@ -14,6 +14,7 @@ key random, which is why every refusal says how to make one that is.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 from collections.abc import Mapping
@@ -50,7 +51,7 @@ def api_key_from_env(environ: Mapping[str, str] | None = None) -> str:
 
 def require_api_key(app: Flask, api_key: str) -> None:
     """Answer 401 to every request to ``app`` that does not carry ``api_key`` (``OPEN_ENDPOINTS`` aside)."""
-    expected = checked_api_key(api_key).encode()
+    expected = _digest(checked_api_key(api_key))
 
     @app.before_request
     def authenticate() -> Response | None:
@@ -59,9 +60,15 @@ def require_api_key(app: Flask, api_key: str) -> None:
         credentials = request.authorization
         if credentials is None or credentials.type != "bearer":
             return _unauthorized(f'Bearer realm="{REALM}"')
-        if not hmac.compare_digest((credentials.token or "").encode(), expected):
+        # Digests of both, not the keys: ``compare_digest`` takes time in proportion to its inputs and
+        # returns at once when their lengths differ, so raw keys would tell a guesser the key's length.
+        if not hmac.compare_digest(_digest(credentials.token or ""), expected):
             return _unauthorized(f'Bearer realm="{REALM}", error="invalid_token"')
         return None
+
+
+def _digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
 
 
 def _unauthorized(challenge: str) -> Response:
