@@ -130,7 +130,7 @@ def demo_command(
 def _demo_secret_key(path: Path) -> str:
     """The demo's secret key: made once and kept (owner-only), so orders' tokens outlive a restart."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_directory(path.parent)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as file:
             file.write(secrets.token_urlsafe(32))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from shop.demo_command import _demo_secret_key
 from tests.support.credentials import web_environment
 from tests.support.gateway_process import free_port
 
@@ -142,3 +143,18 @@ def test_web_without_a_secret_key_stops_at_once_saying_how_to_make_one(tmp_path:
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     assert line.startswith("Error: SHOP_SECRET_KEY is not set") and "secrets.token_urlsafe(32)" in line
+
+
+def test_the_demo_keeps_its_secret_key_in_directories_only_its_owner_may_enter(tmp_path: Path) -> None:
+    key_file = tmp_path / "var" / "demo" / "demo-secret-key"
+    previous_umask = os.umask(0o022)  # the common umask, under which a plain mkdir makes 0755
+    try:
+        key = _demo_secret_key(key_file)
+    finally:
+        os.umask(previous_umask)
+
+    assert _demo_secret_key(key_file) == key  # made once, then kept
+    modes = {
+        p.name: stat.S_IMODE(p.stat().st_mode) for p in (key_file, key_file.parent, key_file.parent.parent)
+    }
+    assert modes == {"demo-secret-key": 0o600, "demo": 0o700, "var": 0o700}
