@@ -155,18 +155,21 @@ def source(path: str) -> tuple[str, int]:
 
 
 def shown_file(path: str) -> Path | None:
-    """The file at ``path`` if it is one of the application's tracked Python files, else None."""
+    """The file at ``path`` if it is one of the application's tracked Python files, else None.
+
+    ``path`` is looked up in git's listing, as a string, before the filesystem is asked anything: what a
+    visitor typed (``..``, a name longer than the filesystem allows) never reaches it.
+    """
     if not path.endswith(".py") or path.split("/", 1)[0] not in SHOWN_PACKAGES:
+        return None
+    if path not in (tracked_files() or ()):
         return None
     root = REPO_ROOT.resolve()
     try:
         file = (root / path).resolve()
-    except (OSError, RuntimeError, ValueError):
+    except (OSError, RuntimeError):  # a tracked symbolic link that loops
         return None
-    if not file.is_relative_to(root) or not file.is_file():
-        return None
-    relative = file.relative_to(root)
-    if relative.parts[0] not in SHOWN_PACKAGES or relative.as_posix() not in (tracked_files() or ()):
+    if not file.is_relative_to(root) or not file.is_file():  # a link out of the checkout, a deleted file
         return None
     return file
 

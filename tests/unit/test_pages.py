@@ -138,6 +138,13 @@ def test_the_source_view_shows_only_the_applications_own_python(path: str) -> No
     assert _client().get(f"/source/{path}").status_code == 404
 
 
+def test_the_source_view_answers_a_name_too_long_for_the_filesystem_with_a_404() -> None:
+    response = _client().get(f"/source/orders/{'a' * 300}.py")
+
+    assert response.status_code == 404
+    assert "No such file" in response.text
+
+
 def test_the_source_view_puts_an_anchor_at_each_function() -> None:
     response = _client().get("/source/orders/tasks.py")
 
