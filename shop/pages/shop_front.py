@@ -1,6 +1,7 @@
-"""The Shop page (``/``): place an order with a form, place 50 random ones, and set how badly the payment
-gateway behaves. The form is checked by the orders API's own marshmallow schema, so the page and the API
-refuse exactly the same input, each field with its message.
+"""The Shop page (``/``): place an order with a form, place 50 random ones, and (in demo mode, where the
+gateway is the simulator) set how badly the payment gateway behaves. The form is checked by the orders
+API's own marshmallow schema, so the page and the API refuse exactly the same input, each field with its
+message.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ class FailureInjectionIn(Schema):
     decline_rate = fields.Float(required=True, validate=validate.Range(0, 1, error="Must be 0 to 1."))
 
 
+FAILURE_INJECTION_IN_DEMO_MODE_ONLY = (
+    "Failure injection is a feature of the payment gateway simulator, so it is available in demo mode only."
+)
 FAILURE_KNOBS = [
     ("latency_ms", "Latency (ms)", "Every charge waits this long."),
     ("transient_error_rate", "Transient error rate", "503s: the charge task retries with the same key."),
@@ -58,7 +62,7 @@ FAILURE_KNOBS = [
 
 @blueprint.get("/")
 def shop() -> tuple[str, int]:
-    """The shop: the order form, the gateway's failure injection and the latest orders."""
+    """The shop: the order form, the gateway's failure injection (in demo mode) and the latest orders."""
     return _page()
 
 
@@ -119,8 +123,10 @@ def place_random_orders() -> WerkzeugResponse:
 
 @blueprint.post("/shop/failure-injection")
 def set_failure_injection() -> WerkzeugResponse | tuple[str, int]:
-    """Send the form's settings to the gateway (``PUT /v1/failure-injection``)."""
+    """Send the form's settings to the gateway (``PUT /v1/failure-injection``); in demo mode only."""
     security.check_post(settings())
+    if not settings().demo_mode:
+        raise security.Refused(403, "Demo mode only", FAILURE_INJECTION_IN_DEMO_MODE_ONLY)
     form = {name: request.form.get(name, "").strip() for name, _, _ in FAILURE_KNOBS}
     try:
         changes = FailureInjectionIn().load(form)
@@ -141,7 +147,10 @@ def _page(status: int = 200, **overrides: Any) -> tuple[str, int]:
     session = db()
     recent = readings.order_rows(session, orders_services.list_orders(session, limit=RECENT_ORDERS))
     live_refresh = bool(request.headers.get("X-Live-Refresh"))  # only the recent orders are swapped in
-    failure, gateway_problem = ({}, None) if live_refresh else _gateway_settings()
+    # Only the demo's gateway is the simulator: a real provider has no failure injection to show, and a
+    # page must not call it (with the API key, up to GATEWAY_SECONDS) for every visitor.
+    simulated = settings().demo_mode
+    failure, gateway_problem = _gateway_settings() if simulated and not live_refresh else ({}, None)
     notice = None
     if request.args.get("placed"):
         notice = f"Order {request.args['placed']} placed: watch its tasks below or on the Orders page."
@@ -160,7 +169,8 @@ def _page(status: int = 200, **overrides: Any) -> tuple[str, int]:
         "failure_knobs": FAILURE_KNOBS,
         "failure_values": failure,
         "failure_errors": {"gateway": [gateway_problem]} if gateway_problem else {},
-        "gateway_url": _shown_url(settings().gateway_url),
+        "gateway_url": _shown_url(settings().gateway_url) if simulated else None,
+        "failure_injection_unavailable": FAILURE_INJECTION_IN_DEMO_MODE_ONLY,
         "recent": recent,
         "busy": any(row.order.order_state not in FINAL_ORDER_STATES for row in recent),
         "refresh_seconds": 2,

@@ -250,16 +250,39 @@ def test_every_page_loads_only_files_served_by_the_app(browser: FlaskClient) -> 
             served.close()
 
 
-def test_outside_demo_mode_the_pages_show_no_buttons_to_a_visitor(database_url: str) -> None:
+def test_outside_demo_mode_a_visitor_is_sent_to_sign_in_and_cannot_press_a_button(database_url: str) -> None:
     app = create_app(web_settings(database_url))
     try:
         client = app.test_client()
-        html = client.get("/").get_data(as_text=True)
-        assert "read-only" in html and "sign in" in html
+        shown = client.get("/")
+        sign_in_page = client.get("/sign-in").get_data(as_text=True)
         refused = client.post("/shop/orders", data=order_form(client))
-        assert refused.status_code == 403
     finally:
         dispose_engine(app)
+
+    assert (shown.status_code, shown.headers["Location"]) == (303, "/sign-in")
+    assert "read-only" in sign_in_page
+    assert refused.status_code == 403 and "Sign in first" in refused.get_data(as_text=True)
+
+
+def test_outside_demo_mode_the_shop_page_neither_asks_the_gateway_nor_sets_its_failure_injection(
+    database_url: str,
+) -> None:
+    app = create_app(web_settings(database_url, gateway_url=UNREACHABLE_GATEWAY))
+    try:
+        operator = app.test_client()
+        signed_in = operator.post("/sign-in", data={"csrf_token": csrf(operator), "key": OPERATOR_KEY})
+        assert signed_in.status_code == 303
+        page = operator.get("/")
+        knobs = {"latency_ms": "0", "transient_error_rate": "0", "timeout_rate": "0", "decline_rate": "0"}
+        applied = operator.post("/shop/failure-injection", data={"csrf_token": csrf(operator), **knobs})
+    finally:
+        dispose_engine(app)
+
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "available in demo mode only" in html
+    assert UNREACHABLE_GATEWAY not in html and "cannot connect" not in html  # never asked, never named
+    assert applied.status_code == 403 and "available in demo mode only" in applied.get_data(as_text=True)
 
 
 class SofaTooWideError(Exception):
