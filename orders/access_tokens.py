@@ -13,6 +13,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 
+from flask import current_app
 from itsdangerous import Signer
 
 SALT = "inverted-shop order access"
@@ -33,3 +34,9 @@ def grants_access(token: str, order_id: uuid.UUID, secret_keys: Sequence[str]) -
     if not token.isascii():
         return False
     return _signer(secret_keys).verify_signature(order_id.bytes, token.encode())
+
+
+def app_secret_keys() -> list[str]:
+    """The running web app's keys, as the functions above take them: Flask's ``SECRET_KEY_FALLBACKS``
+    (oldest first), then its ``SECRET_KEY``, which signs."""
+    return [*current_app.config.get("SECRET_KEY_FALLBACKS", ()), current_app.secret_key]

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 import queue_core
 from orders import services
-from orders.access_tokens import access_token
+from orders.access_tokens import access_token, app_secret_keys
 from orders.models import Order, Product
 from orders.schemas import (
     PLACE_ORDER_EXAMPLE,
@@ -75,7 +75,7 @@ def place_order(body: dict[str, Any], headers: dict[str, Any]) -> tuple[dict[str
     if placed.replayed:
         response_headers["Idempotent-Replayed"] = "true"
     presented = _present_one(session, placed.order)
-    presented["access_token"] = access_token(placed.order.id, _secret_keys())
+    presented["access_token"] = access_token(placed.order.id, app_secret_keys())
     return presented, response_headers
 
 
@@ -137,11 +137,6 @@ def delete_order(order_id: uuid.UUID) -> None:
 def list_products() -> list[dict[str, Any]]:
     """The catalogue, with the units still available to order."""
     return [_present_product(product) for product in services.list_products(db())]
-
-
-def _secret_keys() -> list[str]:
-    """The web app's secret keys, oldest first and the signing key last (Flask's own configuration)."""
-    return [*current_app.config.get("SECRET_KEY_FALLBACKS", ()), current_app.secret_key]
 
 
 def _found(call: Callable[[], T]) -> T:

@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
     )
     app.extensions["shop.settings"] = settings
-    http_limits.init_app(app, settings)
+    http_limits.init_app(app, settings)  # first: a request of the wrong shape or size is read no further
     security_headers.init_app(app)
     web_database.init_app(app, settings)
     health.init_app(app, settings)

@@ -25,7 +25,8 @@ class SettingsError(ValueError):
 class Settings:
     """Everything the app, the CLI and the workers need to know about their surroundings."""
 
-    database_url: str = DEFAULT_DATABASE_URL
+    # Secrets (a URL may hold a password) stay out of ``repr``, and so out of logs and tracebacks.
+    database_url: str = field(default=DEFAULT_DATABASE_URL, repr=False)
     gateway_url: str = DEFAULT_GATEWAY_URL  # the payment provider the charge tasks call
     gateway_timeout_seconds: float = 5.0  # past this, a charge's outcome is unknown and the task retries
     # Sent to the gateway as ``Authorization: Bearer``; out of repr so that no log line shows it.
@@ -38,11 +39,11 @@ class Settings:
     demo_mode: bool = False
     # Signs the pages' sessions and CSRF tokens and derives each order's access token; the web app refuses
     # to start without it. Old keys stay valid for checking (not signing) while listed as fallbacks.
-    secret_key: str | None = None
-    secret_key_fallbacks: tuple[str, ...] = ()
-    # Where the sign-in attempt limit counts (Flask-Limiter): per process by default; a fleet of web
-    # processes shares one count through e.g. ``redis://host:6379``.
-    rate_limit_storage_uri: str = "memory://"
+    secret_key: str | None = field(default=None, repr=False)
+    secret_key_fallbacks: tuple[str, ...] = field(default=(), repr=False)
+    # Where failed sign-ins are counted (``shop.access.sign_in_attempts``): per process by default; a
+    # fleet of web processes shares one count through e.g. ``redis://host:6379``.
+    rate_limit_storage_uri: str = field(default="memory://", repr=False)
     # Proxies in front of gunicorn that set X-Forwarded-For (1 behind deploy/nginx-site.conf): the app
     # takes the client's address from there. 0 (the default) ignores the header, which a client can forge.
     trusted_proxies: int = 0

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from apispec import APISpec, BasePlugin
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from flask_smorest import abort
-from werkzeug.routing import Rule as UrlRule
+from werkzeug.routing import Rule
 
-from orders.access_tokens import grants_access
+from orders.access_tokens import app_secret_keys, grants_access
 from shop.access import operator_sessions
 from shop.access.redaction import mask_emails
 from shop.config import Settings
@@ -30,20 +30,22 @@ from shop.config import Settings
 log = logging.getLogger(__name__)
 
 
-class Rule(enum.StrEnum):
+class Access(enum.StrEnum):
+    """Who may call an endpoint."""
+
     ANYONE = "anyone"
     ORDER_HOLDER = "order_holder"  # the order's access token (the ``order_id`` in the path), or an operator
     OPERATOR = "operator"
 
 
-RULES: Mapping[str, Rule] = {
-    "orders.list_products": Rule.ANYONE,
-    "orders.place_order": Rule.ANYONE,
-    "orders.get_order": Rule.ORDER_HOLDER,
-    "orders.cancel_order": Rule.ORDER_HOLDER,
-    "orders.delete_order": Rule.ORDER_HOLDER,
-    "payments.get_order_payment": Rule.ORDER_HOLDER,
-    "shipping.get_order_shipment": Rule.ORDER_HOLDER,
+RULES: Mapping[str, Access] = {
+    "orders.list_products": Access.ANYONE,
+    "orders.place_order": Access.ANYONE,
+    "orders.get_order": Access.ORDER_HOLDER,
+    "orders.cancel_order": Access.ORDER_HOLDER,
+    "orders.delete_order": Access.ORDER_HOLDER,
+    "payments.get_order_payment": Access.ORDER_HOLDER,
+    "shipping.get_order_shipment": Access.ORDER_HOLDER,
 }
 GUARDED_BLUEPRINTS = frozenset({"orders", "payments", "shipping"})  # the API docs and assets are public
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -60,11 +62,11 @@ class Caller:
     presented_credential: bool = False
 
 
-def rule_for(endpoint: str | None) -> Rule | None:
+def rule_for(endpoint: str | None) -> Access | None:
     """The rule of a context's endpoint (operators only unless named); None outside the contexts."""
     if endpoint is None or endpoint.partition(".")[0] not in GUARDED_BLUEPRINTS:
         return None
-    return RULES.get(endpoint, Rule.OPERATOR)
+    return RULES.get(endpoint, Access.OPERATOR)
 
 
 def init_app(app: Flask, settings: Settings) -> None:
@@ -72,19 +74,21 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     @app.before_request
     def enforce() -> None:
-        rule = rule_for(request.endpoint)
-        if rule is None:
+        access = rule_for(request.endpoint)
+        if access is None:
             return
         caller = identify(settings)
         g.api_caller = caller
-        if rule is Rule.ANYONE or settings.demo_mode or caller.operator:
+        if access is Access.ANYONE or settings.demo_mode or caller.operator:
             return
-        if rule is Rule.ORDER_HOLDER and caller.order_holder:
+        if access is Access.ORDER_HOLDER and caller.order_holder:
             return
+        if access is Access.OPERATOR and not settings.operator_keys:
+            abort(403, message="No operator keys are configured here (SHOP_OPERATOR_KEYS), so nobody may.")
         if not caller.presented_credential:
             wanted = (
                 "the order's access token or an operator key"
-                if rule is Rule.ORDER_HOLDER
+                if access is Access.ORDER_HOLDER
                 else ("an operator key")
             )
             abort(
@@ -92,15 +96,13 @@ def init_app(app: Flask, settings: Settings) -> None:
                 message=f"This needs {wanted}: send it as 'Authorization: Bearer <token>'.",
                 headers={"WWW-Authenticate": 'Bearer realm="inverted-shop"'},
             )
-        if rule is Rule.OPERATOR and not settings.operator_keys:
-            abort(403, message="No operator keys are configured here (SHOP_OPERATOR_KEYS), so nobody may.")
         abort(403, message="These credentials do not open this resource.")
 
     @app.after_request
     def mask_customer_emails(response: Response) -> Response:
-        rule = rule_for(request.endpoint)
+        access = rule_for(request.endpoint)
         caller: Caller | None = g.get("api_caller")
-        if rule in (None, Rule.ANYONE) or caller is None or caller.operator or caller.order_holder:
+        if access in (None, Access.ANYONE) or caller is None or caller.operator or caller.order_holder:
             return response
         if not response.is_json or b"customer_email" not in response.get_data():
             return response
@@ -126,16 +128,11 @@ def identify(settings: Settings) -> Caller:
         if settings.operator_keys.fingerprint_of(token) is not None:
             return Caller(operator=True, presented_credential=True)
         order_id = (request.view_args or {}).get("order_id")
-        holds = isinstance(order_id, uuid.UUID) and grants_access(token, order_id, secret_keys())
+        holds = isinstance(order_id, uuid.UUID) and grants_access(token, order_id, app_secret_keys())
         return Caller(order_holder=holds, presented_credential=True)
     if request.method in SAFE_METHODS and operator_sessions.signed_in(settings):
         return Caller(operator=True, presented_credential=True)
     return Caller()
-
-
-def secret_keys() -> list[str]:
-    """The app's secret keys, oldest first and the signing key last (as itsdangerous takes them)."""
-    return [*current_app.config.get("SECRET_KEY_FALLBACKS", ()), current_app.secret_key]
 
 
 class DocumentedAccess(BasePlugin):
@@ -163,16 +160,16 @@ class DocumentedAccess(BasePlugin):
     def operation_helper(
         self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
-        url_rule: UrlRule | None = kwargs.get("rule")
-        rule = rule_for(url_rule.endpoint if url_rule is not None else None)
-        if rule is None or operations is None:
+        url_rule: Rule | None = kwargs.get("rule")
+        access = rule_for(url_rule.endpoint if url_rule is not None else None)
+        if access is None or operations is None:
             return
         for operation in operations.values():
-            if rule is Rule.ANYONE:
+            if access is Access.ANYONE:
                 operation["security"] = []
                 continue
             schemes: list[dict[str, list[str]]] = [{OPERATOR_SCHEME: []}]
-            if rule is Rule.ORDER_HOLDER:
+            if access is Access.ORDER_HOLDER:
                 schemes.insert(0, {ORDER_SCHEME: []})
             operation["security"] = schemes
             responses = operation.setdefault("responses", {})

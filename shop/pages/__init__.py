@@ -16,7 +16,6 @@ POST form with a CSRF token and, outside demo mode, needs a signed-in operator (
 from __future__ import annotations
 
 from flask import Flask, Response, request
-from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from shop.config import Settings
@@ -34,7 +33,8 @@ from shop.pages import (
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Register every page group, sessions and CSRF protection, and the template helpers."""
-    limiter = security.init_app(app, settings)
+    security.init_app(app, settings)
+    sign_in.init_app(app, settings)
     app.jinja_env.globals.update(CSRF_FIELD=security.CSRF_FIELD)  # Flask-WTF adds ``csrf_token()``
     app.jinja_env.filters.update(
         customer_email=common.customer_email,
@@ -46,19 +46,11 @@ def init_app(app: Flask, settings: Settings) -> None:
     )
     for module in (shop_front, order_list, explorer, dashboard, how_it_works, sign_in):
         app.register_blueprint(module.blueprint)
-    # Guessing keys on /sign-in: a few POSTs a minute per client address (signing out counts too), then 429.
-    limiter.limit(security.SIGN_IN_ATTEMPTS, methods=["POST"])(sign_in.blueprint)
 
     @app.errorhandler(security.Refused)
-    def refused(error: security.Refused) -> tuple[str, int]:
-        return common.render("refused.html", error.status, title=error.title, error=error)
-
-    @app.errorhandler(RateLimitExceeded)
-    def too_many_attempts(error: RateLimitExceeded) -> tuple[str, int]:
-        refusal = security.Refused(
-            429, "Too many attempts", f"This address tried too often ({error.description}); wait, then retry."
-        )
-        return common.render("refused.html", 429, title=refusal.title, error=refusal)
+    def refused(error: security.Refused) -> tuple[str, int, dict[str, str]]:
+        page, status = common.render("refused.html", error.status, title=error.title, error=error)
+        return page, status, error.headers
 
     @app.after_request
     def pages_are_never_cached(response: Response) -> Response:

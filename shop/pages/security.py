@@ -1,37 +1,36 @@
-"""Who may press the pages' buttons: every form CSRF-checked, and a signed-in operator outside demo mode.
+"""Who may see the pages and press their buttons: operators, or anyone in demo mode; every form checked.
 
-Every POST outside ``/api`` is checked before its view runs (``guard_forms``), cheapest refusal first:
+Outside demo mode the pages that show the shop's data (the shop, orders, tasks, the queue) are for
+operators only: a visitor is sent to ``/sign-in`` (``guard_pages``). Only "How it works", the source view
+and the sign-in page are public. Every POST outside ``/api`` is checked first (``guard_forms``):
 
 1. **Same origin.** A browser sends ``Origin`` with every cross-site POST (``Referer`` where it sends no
-   ``Origin``); a POST that names another site is refused before anything else is read.
+   ``Origin``); a POST whose origin (scheme, host and port) is not this request's own is refused.
 2. **CSRF token.** Flask-WTF's ``CSRFProtect``: each form carries a token signed with the app's secret key
-   and bound to this browser's session, so a token taken from another browser, forged, or older than the
-   session is refused.
+   and bound to this browser's session, so a token taken from another browser, or forged, is refused.
 
 The API is exempt: it changes data only for a bearer token (``shop.access.api_policy``), which a browser
-never attaches to a forged request. Outside demo mode a button also needs an operator's session
-(``shop.access.operator_sessions``, made on ``/sign-in``); without operator keys the pages are read-only.
-
-The session cookie is Flask's, signed with ``SHOP_SECRET_KEY``: ``HttpOnly``, ``SameSite=Lax``, ``Secure``
-whenever the request came over HTTPS, and it expires with the operator's session.
+never attaches to a forged request. An operator's session (``shop.access.operator_sessions``) is made on
+``/sign-in``. The session cookie is Flask's, signed with ``SHOP_SECRET_KEY``: ``HttpOnly``,
+``SameSite=Lax``, ``Secure`` whenever the request came over HTTPS, and it expires with the session.
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Request, request
+from flask import Flask, Request, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from shop.access import operator_sessions
 from shop.config import Settings
 
 CSRF_FIELD = "csrf_token"  # the hidden field every form carries (Flask-WTF's name)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-SIGN_IN_ATTEMPTS = "5 per minute; 30 per hour"  # per client address: a 43-character key is not guessed
+# The pages that show the shop's data: outside demo mode, operators' only.
+OPERATOR_PAGES = frozenset({"shop_front", "order_list", "task_explorer", "queue_dashboard"})
 
 csrf = CSRFProtect()
 
@@ -39,11 +38,14 @@ csrf = CSRFProtect()
 class Refused(Exception):  # noqa: N818 - reads as what happened to the request
     """A POST without a valid CSRF token or without the right to act; the page explains which."""
 
-    def __init__(self, status: int, title: str, explanation: str) -> None:
+    def __init__(
+        self, status: int, title: str, explanation: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(explanation)
         self.status = status
         self.title = title
         self.explanation = explanation
+        self.headers = headers or {}
 
 
 class SessionCookieSecureOverHttps(SecureCookieSessionInterface):
@@ -57,11 +59,8 @@ class SessionCookieSecureOverHttps(SecureCookieSessionInterface):
         return request.is_secure or super().get_cookie_secure(app)
 
 
-def init_app(app: Flask, settings: Settings) -> Limiter:
-    """Sessions, CSRF protection and the same-origin check; returns the app's rate limiter.
-
-    The limiter is the app's own (not a module-level one), so two apps never share their counts.
-    """
+def init_app(app: Flask, settings: Settings) -> None:
+    """Sessions, CSRF protection, the same-origin check, and the operators-only pages."""
     app.config.update(
         SESSION_COOKIE_NAME="shop_session",
         SESSION_COOKIE_HTTPONLY=True,
@@ -72,9 +71,6 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
     )
     app.session_interface = SessionCookieSecureOverHttps()
     csrf.init_app(app)
-    limiter = Limiter(
-        get_remote_address, app=app, storage_uri=settings.rate_limit_storage_uri, headers_enabled=True
-    )
 
     @app.before_request
     def guard_forms() -> None:
@@ -90,16 +86,30 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
                     "site, or from before the session ended). Reload the page and try again.",
                 ) from None
 
-    return limiter
+    @app.before_request
+    def guard_pages() -> WerkzeugResponse | None:
+        if settings.demo_mode or request.blueprint not in OPERATOR_PAGES or is_operator(settings):
+            return None
+        if request.endpoint == "shop_front.static":
+            return None  # the style sheet and script every page, the sign-in page too, needs
+        if request.method in UNSAFE_METHODS:
+            check_may_act(settings)  # refuses, saying why
+        return redirect(url_for("sign_in.sign_in"), code=303)
 
 
 def check_same_origin(incoming: Request) -> None:
-    """Refuse a state-changing request that a page of another site made the browser send."""
+    """Refuse a state-changing request that a page of another site made the browser send.
+
+    The origin compared is scheme, host and port, as browsers define it; behind a proxy, the proxy must
+    pass the browser's ``Host`` on whole (``$http_host``) and its scheme (``X-Forwarded-Proto``).
+    """
     claimed = incoming.headers.get("Origin") or incoming.headers.get("Referer")
     cross_site = incoming.headers.get("Sec-Fetch-Site") == "cross-site"
     if claimed is None and not cross_site:
         return  # not sent by a browser on another site's behalf (curl, a test client): the token decides
-    if cross_site or claimed == "null" or urlsplit(claimed).netloc != incoming.host:
+    origin = urlsplit(claimed or "")
+    own = (incoming.scheme, incoming.host.lower())
+    if cross_site or claimed == "null" or (origin.scheme, origin.netloc.lower()) != own:
         raise Refused(
             403,
             "Refused: sent from another site",
@@ -134,5 +144,9 @@ def check_may_act(settings: Settings) -> None:
 
 
 def check_post(settings: Settings) -> None:
-    """Every button of the pages: the form passed its CSRF check already; may this browser act?"""
+    """Every button of the pages: the form passed its CSRF check already; may this browser act?
+
+    Outside demo mode ``guard_pages`` refuses a visitor before any view runs; this says it again where the
+    change is made, so a view moved out of ``OPERATOR_PAGES`` stays guarded.
+    """
     check_may_act(settings)

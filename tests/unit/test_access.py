@@ -85,3 +85,28 @@ def test_emails_are_masked_to_their_first_letter_and_domain_however_deep() -> No
         "orders": [{"customer_email": "a***@example.com", "state": "paid"}],
         "next_before": None,
     }
+
+
+def test_no_secret_shows_in_the_settings_repr() -> None:
+    settings = Settings.from_env(
+        {
+            "DATABASE_URL": "postgresql://clerk:s3cret-password@db.internal/shop",
+            "SHOP_SECRET_KEY": SECRET_KEY,
+            "SHOP_SECRET_KEY_FALLBACKS": "SHINY-LAMP-an-old-secret-key-0123456789",
+            "GATEWAY_API_KEY": "TINY-TEAPOT-gateway-key-0123456789abcdef",
+            "RATELIMIT_STORAGE_URI": "redis://:r3dis-password@cache.internal:6379",
+            "SHOP_OPERATOR_KEYS": OPERATOR_KEY,
+        }
+    )
+
+    shown = repr(settings)
+
+    for secret in (
+        "s3cret-password",
+        SECRET_KEY,
+        "SHINY-LAMP",
+        "TINY-TEAPOT",
+        "r3dis-password",
+        OPERATOR_KEY,
+    ):
+        assert secret not in shown
