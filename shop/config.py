@@ -45,7 +45,8 @@ class Settings:
     # fleet of web processes shares one count through e.g. ``redis://host:6379``.
     rate_limit_storage_uri: str = field(default="memory://", repr=False)
     # Proxies in front of gunicorn that set X-Forwarded-For (1 behind deploy/nginx-site.conf): the app
-    # takes the client's address from there. 0 (the default) ignores the header, which a client can forge.
+    # takes the client's address from there. 0 (the default) ignores the header, which a client can forge;
+    # set it only where clients cannot reach gunicorn but through those proxies.
     trusted_proxies: int = 0
     # The Host names the app answers (``SHOP_TRUSTED_HOSTS``, comma-separated; ``.example.com`` also
     # matches its subdomains); a request naming another host gets a 400. Empty: any host, as the demo needs.
