@@ -4,11 +4,13 @@ One ``shop web`` (one gunicorn worker, eight threads, an SQLite file) behind the
 shipped configuration (``tests.support.nginx_proxy``). Fifty clients connect and dribble: half send a
 request head a byte at a time, half a request body. Through nginx, ``/healthz`` answers within a second
 all along; straight at gunicorn, the same fifty clients hold every thread and ``/healthz`` gets no answer.
-Requests too big for the shop are refused by nginx in the API's JSON error shape. See docs/deploy.md.
+Requests too big for the shop are refused by nginx in the API's JSON error shape, and a browser's form
+sent through nginx on its own port is still taken as same-origin. See docs/deploy.md.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -21,6 +23,7 @@ import httpx
 import pytest
 from werkzeug.http import HTTP_STATUS_CODES
 
+from tests.support.credentials import OPERATOR_KEY
 from tests.support.http_probe import wait_until_answering
 from tests.support.nginx_proxy import NGINX, running_nginx, running_shop_web
 from tests.support.postgres_cluster import free_port
@@ -204,3 +207,32 @@ def test_nginx_answers_a_json_502_under_api_when_gunicorn_is_not_there(tmp_path:
         response = httpx.get(f"http://127.0.0.1:{port}/api/orders", timeout=10.0)
 
     assert_json_error(response, 502)
+
+
+def signing_in_through_nginx(shop: Shop, origin: str) -> httpx.Response:
+    """A browser's sign-in through nginx: the form page first (its cookie, its token), then the POST."""
+    with httpx.Client(base_url=shop.proxy_url, follow_redirects=False, timeout=10.0) as browser:
+        form_page = browser.get("/sign-in")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form_page.text)
+        assert form_page.status_code == 200 and token is not None, form_page.text
+        assert "shop_session" in browser.cookies
+        return browser.post(
+            "/sign-in",
+            data={"csrf_token": token.group(1), "key": OPERATOR_KEY},
+            headers={"Origin": origin},
+        )
+
+
+def test_through_nginx_on_its_own_port_a_browsers_form_is_taken_as_same_origin(shop: Shop) -> None:
+    """nginx passes the Host the browser sent, port and all, which is what the browser's Origin names."""
+    response = signing_in_through_nginx(shop, origin=f"http://127.0.0.1:{shop.proxy_port}")
+
+    assert response.status_code == 303, response.text
+    assert response.headers["Location"].endswith("/queue")
+
+
+def test_through_nginx_a_form_sent_from_another_site_is_refused(shop: Shop) -> None:
+    response = signing_in_through_nginx(shop, origin="https://evil.example")
+
+    assert response.status_code == 403
+    assert "another site" in response.text
