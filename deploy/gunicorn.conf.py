@@ -57,6 +57,24 @@ max_requests_jitter = 500
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("WEB_LOG_LEVEL", "info")
+# The app's own loggers (``logging.getLogger(__name__)``: sign-ins, refusals, failed calls) log through the
+# root logger, which nothing else configures in this process: without a handler there, INFO lines are lost
+# and warnings reach stderr bare, with no time or level. This gives the root logger one, at the same
+# level and in the error log's shape plus the logger's name. "loggers" is empty on purpose: gunicorn's own
+# two loggers keep the handlers and formats it gave them above (and do not propagate to the root).
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": loglevel.upper(), "handlers": ["app"]},
+    "loggers": {},
+    "handlers": {"app": {"class": "logging.StreamHandler", "formatter": "app", "stream": "ext://sys.stderr"}},
+    "formatters": {
+        "app": {
+            "format": "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s",
+            "datefmt": "[%Y-%m-%d %H:%M:%S %z]",
+        }
+    },
+}
 
 # Gunicorn 25+ opens a control socket at one path per user; two servers on one machine (the demo's
 # web app and gateway, an end-to-end test's) would fight over it, and nothing here uses it.
