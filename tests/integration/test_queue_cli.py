@@ -334,11 +334,17 @@ def test_retry_refuses_a_succeeded_or_pending_task_as_the_pages_do(
     assert state_in_database(engine, task_id) == before
 
 
-def test_retry_refuses_a_running_task(app: Flask, engine: Engine) -> None:
+def running_task(engine: Engine) -> uuid.UUID:
+    """A gift-wrapping task in state running, as if a worker had claimed it."""
     with Session(engine) as session, session.begin():
         task_id = enqueue(session, "wrap-gift", queue="gift-wrap")
-    with engine.begin() as connection:  # as if a worker had claimed it
+    with engine.begin() as connection:
         connection.execute(update(task_table).where(task_table.c.id == task_id).values(state="running"))
+    return task_id
+
+
+def test_retry_refuses_a_running_task(app: Flask, engine: Engine) -> None:
+    task_id = running_task(engine)
 
     result = shop(app, "queue", "retry", str(task_id))
 
@@ -372,10 +378,7 @@ def test_cancel_leaves_a_finished_task_as_it_is(
 
 
 def test_cancel_of_a_running_task_asks_its_handler_to_stop(app: Flask, engine: Engine) -> None:
-    with Session(engine) as session, session.begin():
-        task_id = enqueue(session, "wrap-gift", queue="gift-wrap")
-    with engine.begin() as connection:  # as if a worker had claimed it
-        connection.execute(update(task_table).where(task_table.c.id == task_id).values(state="running"))
+    task_id = running_task(engine)
 
     result = shop(app, "queue", "cancel", str(task_id))
 
