@@ -32,7 +32,7 @@ from shop import migrations
 from shop.cli_database import checked_database_url, explained_database_errors
 from shop.config import REPO_ROOT, Settings
 from shop.ports import check_port_is_free
-from shop.private_files import make_private_directory, open_private_log
+from shop.private_files import create_private_file, make_private_directory, open_private_log
 
 LOG_DIR = REPO_ROOT / "var" / "demo-logs"
 SECRET_KEY_FILE = REPO_ROOT / "var" / "demo-secret-key"
@@ -130,10 +130,8 @@ def demo_command(
 def _demo_secret_key(path: Path) -> str:
     """The demo's secret key: made once and kept (owner-only), so orders' tokens outlive a restart."""
     if not path.exists():
-        make_private_directory(path.parent)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(secrets.token_urlsafe(32))
+        create_private_file(path)  # 0600, in 0700 directories, before the key is written into it
+        path.write_text(secrets.token_urlsafe(32))
     return path.read_text().strip()
 
 

@@ -115,7 +115,7 @@ def warn_if_nobody_may_operate(settings: Settings) -> None:
     if not settings.demo_mode and not settings.operator_keys:
         log.warning(
             "SHOP_OPERATOR_KEYS is empty and demo mode is off: the API's operator endpoints answer 403 and "
-            "the pages are read-only; customers can still place, read and cancel their own orders"
+            "nobody can sign in to the pages; customers can still place, read and cancel their own orders"
         )
 
 

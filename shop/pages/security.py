@@ -135,8 +135,8 @@ def check_may_act(settings: Settings) -> None:
     if not settings.operator_keys:
         raise Refused(
             403,
-            "These pages are read-only here",
-            "No operator key is configured and demo mode is off, so nobody may act through the pages. "
+            "Nobody may act here",
+            "No operator key is configured and demo mode is off, so nobody may sign in and act. "
             "Set SHOP_OPERATOR_KEYS (make a key with `shop operator-key`), or SHOP_DEMO_MODE=1 on a machine "
             "of your own, and restart the web app.",
         )

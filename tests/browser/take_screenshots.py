@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from shop.database import create_engine_from_url
 from tests.browser.flaky_tasks import fails_first_time
 from tests.browser.processes import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, RunningShop, running_shop
-from tests.support.gateway_requests import bearer
+from tests.support.gateway_requests import GATEWAY_HEADERS
 
 DEFAULT_OUT = REPO_ROOT / "docs" / "screenshots"
 SKUS = ["CRUNCHY-ARMCHAIR", "WOBBLY-TABLE", "SHINY-LAMP", "FLUFFY-RUG", "TINY-TEAPOT", "HEAVY-BOOKSHELF"]
@@ -44,7 +44,9 @@ def main() -> None:
         batch = httpx.get(f"{shop.web_url}/api/orders/{first[0]}/shipment").json()["batch_task"]["id"]
         # A slow gateway keeps the next orders' charges in flight while the pictures are taken.
         slow = {"latency_ms": 4000}
-        httpx.put(f"{shop.gateway_url}/v1/failure-injection", json=slow, headers=bearer()).raise_for_status()
+        httpx.put(
+            f"{shop.gateway_url}/v1/failure-injection", json=slow, headers=GATEWAY_HEADERS
+        ).raise_for_status()
         _place(shop, 6, start=10)
         time.sleep(1.5)
         pages = {

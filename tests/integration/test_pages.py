@@ -27,9 +27,9 @@ from shop.app import create_app
 from shop.reactions import dispatch
 from shop.tasks import build_registry
 from shop.web_database import dispose_engine, engine_of
-from tests.support.credentials import OPERATOR_KEY, web_settings
+from tests.support.credentials import OPERATOR_KEY, bearer, web_settings
 from tests.support.gateway_process import running_gateway
-from tests.support.gateway_requests import GATEWAY_API_KEY, bearer
+from tests.support.gateway_requests import GATEWAY_API_KEY
 from tests.support.inprocess import fast_settings, run_until_idle, running_worker, wait_for
 
 UNREACHABLE_GATEWAY = "http://127.0.0.1:9"

@@ -13,7 +13,14 @@ from shop.config import Settings
 OPERATOR_KEY = "CRUNCHY-ARMCHAIR-operator-key-0123456789"
 SECRET_KEY = "WOBBLY-TABLE-secret-key-for-tests-0123456789"
 OPERATOR_KEYS_SETTING = f"{DIGEST_PREFIX}{digest_of(OPERATOR_KEY)}"  # what SHOP_OPERATOR_KEYS holds
-OPERATOR_HEADERS = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The header that presents ``token`` (an operator key, an order's access token, a gateway API key)."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+OPERATOR_HEADERS = bearer(OPERATOR_KEY)
 
 
 def web_settings(database_url: str, **overrides: Any) -> Settings:
@@ -29,8 +36,3 @@ def web_settings(database_url: str, **overrides: Any) -> Settings:
 def web_environment() -> dict[str, str]:
     """The same credentials as environment variables, for ``shop web`` and ``shop demo`` processes."""
     return {"SHOP_SECRET_KEY": SECRET_KEY, "SHOP_OPERATOR_KEYS": OPERATOR_KEYS_SETTING}
-
-
-def bearer(token: str) -> dict[str, str]:
-    """The header that presents ``token`` (an order's access token or an operator key)."""
-    return {"Authorization": f"Bearer {token}"}

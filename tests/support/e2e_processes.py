@@ -30,7 +30,7 @@ import httpx
 import psycopg
 
 from tests.support.credentials import web_environment
-from tests.support.gateway_requests import GATEWAY_API_KEY, bearer
+from tests.support.gateway_requests import GATEWAY_API_KEY, GATEWAY_HEADERS
 from tests.support.http_probe import wait_until_answering
 from tests.support.postgres_cluster import PostgresCluster, free_port
 
@@ -220,13 +220,13 @@ class ShopProcesses:
     def set_failure_injection(self, **settings: float) -> None:
         """Change how the gateway misbehaves, at run time (every gateway process sees it at once)."""
         response = httpx.put(
-            f"{self.gateway_url}/v1/failure-injection", json=settings, headers=bearer(), timeout=10.0
+            f"{self.gateway_url}/v1/failure-injection", json=settings, headers=GATEWAY_HEADERS, timeout=10.0
         )
         response.raise_for_status()
 
     def ledger(self) -> dict[str, Any]:
         """The gateway's books: every charge, with the merchant's reference (the payment's ID)."""
-        response = httpx.get(f"{self.gateway_url}/v1/ledger", headers=bearer(), timeout=30.0)
+        response = httpx.get(f"{self.gateway_url}/v1/ledger", headers=GATEWAY_HEADERS, timeout=30.0)
         response.raise_for_status()
         ledger: dict[str, Any] = response.json()
         return ledger

@@ -11,13 +11,11 @@ from typing import Any
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from tests.support.credentials import bearer
+
 GATEWAY_API_KEY = "CRUNCHY-ARMCHAIR-gateway-key-for-tests-only"
+GATEWAY_HEADERS = bearer(GATEWAY_API_KEY)
 ARMCHAIR = {"amount_cents": 12_900, "currency": "EUR", "reference": "ORDER-CRUNCHY-ARMCHAIR"}
-
-
-def bearer(api_key: str = GATEWAY_API_KEY) -> dict[str, str]:
-    """The header that carries ``api_key``."""
-    return {"Authorization": f"Bearer {api_key}"}
 
 
 def authorized(client: FlaskClient, api_key: str = GATEWAY_API_KEY) -> FlaskClient:

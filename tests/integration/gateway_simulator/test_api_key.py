@@ -11,7 +11,8 @@ from flask import Flask
 
 from gateway_simulator import create_app
 from gateway_simulator.api_key import MIN_API_KEY_LENGTH, ApiKeyError
-from tests.support.gateway_requests import GATEWAY_API_KEY, authorized, bearer
+from tests.support.credentials import bearer
+from tests.support.gateway_requests import GATEWAY_API_KEY, GATEWAY_HEADERS, authorized
 
 OPEN_ROUTES = {"/healthz"}
 WRONG_KEY = "WOBBLY-TABLE-not-the-gateway-key-0123456789"
@@ -66,12 +67,12 @@ def test_every_route_serves_a_request_with_the_right_key(app: Flask) -> None:
     client = app.test_client()
 
     statuses = [
-        (method, path, client.open(path, method=method, headers=bearer()).status_code)
+        (method, path, client.open(path, method=method, headers=GATEWAY_HEADERS).status_code)
         for method, path in every_guarded_request(app)
     ]
 
     assert [answer for answer in statuses if answer[2] in (401, 403)] == []
-    assert client.get("/v1/ledger", headers=bearer()).status_code == 200
+    assert client.get("/v1/ledger", headers=GATEWAY_HEADERS).status_code == 200
 
 
 def test_the_scheme_is_case_insensitive_as_http_says(app: Flask) -> None:
@@ -114,6 +115,6 @@ def test_the_key_comes_from_the_environment_when_not_given(
     app = create_app(database_url)
     try:
         assert app.test_client().get("/v1/ledger", headers=bearer(WRONG_KEY)).status_code == 200
-        assert app.test_client().get("/v1/ledger", headers=bearer()).status_code == 401
+        assert app.test_client().get("/v1/ledger", headers=GATEWAY_HEADERS).status_code == 401
     finally:
         app.extensions["gateway_simulator"].engine.dispose()

@@ -17,8 +17,9 @@ from sqlalchemy import create_engine, func, select, text
 
 from payments.gateway_client import Captured, Declined, GatewayClient, GatewayRejected, GatewayTimeout
 from shop.gateway_command import GRACEFUL_SECONDS, gateway_command
+from tests.support.credentials import bearer
 from tests.support.gateway_process import running_gateway
-from tests.support.gateway_requests import ARMCHAIR, GATEWAY_API_KEY, bearer
+from tests.support.gateway_requests import ARMCHAIR, GATEWAY_API_KEY
 
 REFERENCE = "ORDER-CRUNCHY-ARMCHAIR"
 WITH_KEY = {"GATEWAY_API_KEY": GATEWAY_API_KEY}

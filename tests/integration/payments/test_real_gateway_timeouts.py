@@ -16,8 +16,8 @@ import pytest
 from payments.gateway_client import GatewayClient
 from payments.models import PaymentState
 from tests.integration.payments.conftest import PaymentsDesk
+from tests.support.credentials import bearer
 from tests.support.gateway_process import running_gateway
-from tests.support.gateway_requests import bearer
 from tests.support.inprocess import error_rows
 
 CLIENT_TIMEOUT_SECONDS = 0.3
