@@ -24,7 +24,7 @@ from sqlalchemy import Column, Engine, MetaData, Table, Uuid, create_engine, fun
 from sqlalchemy.orm import Session
 
 from queue_core import RunningTask, TaskRegistry, Worker, WorkerSettings, configure_engine, enqueue_many
-from queue_core.models import task_table
+from queue_core._models import task_table
 from shop.migrations import upgrade
 
 DATABASE = "bench_writing_handlers"

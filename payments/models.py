@@ -16,15 +16,14 @@ import uuid
 from sqlalchemy import CheckConstraint, Index, Integer, MetaData, String, Uuid, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from queue_core import uuid7
-from queue_core.clock import UtcDateTime
-from queue_core.models import NAMING  # the same constraint names everywhere make migrations readable
+# The queue's naming convention everywhere: the same constraint names make migrations readable.
+from queue_core import NAMING_CONVENTION, UtcDateTime, uuid7
 
 
 class PaymentsBase(DeclarativeBase):
     """Declarative base of the payments context; its metadata holds only this context's tables."""
 
-    metadata = MetaData(naming_convention=NAMING)
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class PaymentState(enum.StrEnum):

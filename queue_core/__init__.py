@@ -40,13 +40,13 @@ real PostgreSQL (tests/integration/queue_core/):
 Call ``configure_engine`` on the engine first; run workers with ``Worker(engine, registry).run()``.
 """
 
-from queue_core.claims import ClaimedTask
-from queue_core.control import TaskNotFoundError, cancel, requeue, state_of, states_of
-from queue_core.engine import configure_engine
-from queue_core.enqueue import TaskSpec, enqueue, enqueue_many
-from queue_core.execution import RunningTask
-from queue_core.ids import uuid7
-from queue_core.inspection import (
+from queue_core._claims import ClaimedTask
+from queue_core._clock import UtcDateTime
+from queue_core._control import TaskNotFoundError, cancel, requeue, state_of, states_of
+from queue_core._engine import configure_engine
+from queue_core._enqueue import TaskSpec, enqueue, enqueue_many
+from queue_core._ids import uuid7
+from queue_core._inspection import (
     Backlog,
     QueueStats,
     TaskDetails,
@@ -55,9 +55,10 @@ from queue_core.inspection import (
     queue_stats,
     task_details,
 )
-from queue_core.maintenance import PruneResult, prune
-from queue_core.outcomes import Cancelled, Discard, LeaseLost
-from queue_core.references import (
+from queue_core._maintenance import PruneResult, prune
+from queue_core._models import NAMING_CONVENTION, QueueBase
+from queue_core._outcomes import Cancelled, Discard, LeaseLost
+from queue_core._references import (
     DanglingReference,
     OnPrune,
     ReferencingRow,
@@ -66,13 +67,15 @@ from queue_core.references import (
     referencing_rows,
     repair_dangling,
 )
-from queue_core.registry import RateLimit, Schedule, TaskDefinition, TaskRegistry
-from queue_core.retry import RetryPolicy
-from queue_core.states import FINISHED_STATES, RETRYABLE_STATES, UNSUCCESSFUL_STATES, TaskState
-from queue_core.worker import Worker, WorkerSettings
+from queue_core._registry import RateLimit, Schedule, TaskDefinition, TaskRegistry
+from queue_core._retry import RetryPolicy
+from queue_core._running_task import RunningTask
+from queue_core._states import FINISHED_STATES, RETRYABLE_STATES, UNSUCCESSFUL_STATES, TaskState
+from queue_core._worker import Worker, WorkerSettings
 
 __all__ = [
     "FINISHED_STATES",
+    "NAMING_CONVENTION",
     "RETRYABLE_STATES",
     "UNSUCCESSFUL_STATES",
     "Backlog",
@@ -83,6 +86,7 @@ __all__ = [
     "LeaseLost",
     "OnPrune",
     "PruneResult",
+    "QueueBase",
     "QueueStats",
     "RateLimit",
     "ReferencingRow",
@@ -96,6 +100,7 @@ __all__ = [
     "TaskRegistry",
     "TaskSpec",
     "TaskState",
+    "UtcDateTime",
     "Worker",
     "WorkerSettings",
     "backlog",

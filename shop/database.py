@@ -7,7 +7,7 @@ from pathlib import Path
 import sqlalchemy
 from sqlalchemy import Engine, make_url
 
-from queue_core.engine import configure_engine
+from queue_core import configure_engine
 from shop.private_files import create_private_file
 
 

@@ -16,8 +16,7 @@ from flask import session as cookie_session
 from sqlalchemy import Index, MetaData, String, Uuid, delete, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from queue_core.clock import UtcDateTime
-from queue_core.models import NAMING
+from queue_core import NAMING_CONVENTION, UtcDateTime
 from shop.access.operator_keys import OperatorKeys
 from shop.config import Settings
 from shop.web_database import SESSION_KEY
@@ -29,7 +28,7 @@ COOKIE_FIELD = "operator_session"  # the row's ID, in Flask's signed session coo
 class AccessBase(DeclarativeBase):
     """Declarative base of the shop's own tables (the contexts and the queue have theirs)."""
 
-    metadata = MetaData(naming_convention=NAMING)
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class OperatorSession(AccessBase):

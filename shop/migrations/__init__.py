@@ -23,7 +23,7 @@ from sqlalchemy import MetaData
 
 from orders.models import OrdersBase
 from payments.models import PaymentsBase
-from queue_core.models import QueueBase
+from queue_core import QueueBase
 from shipping.models import ShippingBase
 from shop.access.operator_sessions import AccessBase
 

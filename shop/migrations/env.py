@@ -11,7 +11,7 @@ from typing import Any, Literal
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
 
-from queue_core.clock import UtcDateTime
+from queue_core import UtcDateTime
 from shop.config import Settings, normalize_database_url
 from shop.database import create_engine_from_url
 from shop.migrations import TARGET_METADATA

@@ -107,7 +107,7 @@ COMPARISONS = (
         "The rows that point at it, found through the registered task-ID columns: for a batch (manifest) "
         "task, every shipment in it. The task explorer shows them on every task's page.",
         (
-            CodeLink("queue_core/references.py", "referencing_rows"),
+            CodeLink("queue_core/_references.py", "referencing_rows"),
             CodeLink("shipping/services.py", "dispatch_ready_shipments"),
         ),
         "tests/integration/shipping/test_batches.py::"
@@ -119,7 +119,7 @@ COMPARISONS = (
         "Rows pointing at a dead, cancelled, expired, discarded or missing task are found by a join and "
         "handed to their context's repair function every few seconds.",
         (
-            CodeLink("queue_core/references.py", "find_dangling"),
+            CodeLink("queue_core/_references.py", "find_dangling"),
             CodeLink("payments/tasks.py", "repair_charge_references"),
             CodeLink("shop/tasks.py", "build_registry"),
         ),

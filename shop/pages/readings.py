@@ -27,8 +27,8 @@ from orders import services as orders_services
 from orders.models import Order, OrderState
 from payments import services as payments_services
 from payments.models import Payment
-from queue_core.clock import db_now
-from queue_core.models import task_table, worker_table
+from queue_core._clock import db_now
+from queue_core._models import task_table, worker_table
 from shipping.models import Shipment
 
 CHART_MINUTES = 10

@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
-from queue_core.models import QueueBase
+from queue_core._models import QueueBase
 from shop.migrations import TARGET_METADATA, alembic_config
 
 QUEUE_TABLES = set(QueueBase.metadata.tables)

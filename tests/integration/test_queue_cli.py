@@ -31,7 +31,7 @@ from queue_core import (
     WorkerSettings,
     enqueue,
 )
-from queue_core.models import task_table
+from queue_core._models import task_table
 from shop.app import create_app
 from shop.cli import main
 from shop.tasks import REGISTRY_CONFIG_KEY

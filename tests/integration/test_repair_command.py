@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 
 import orders.tasks
-from queue_core.models import task_table
+from queue_core._models import task_table
 from shop.cli import main
 from shop.reactions import dispatch
 from shop.web_database import engine_of

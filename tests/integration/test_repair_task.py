@@ -8,7 +8,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from queue_core import DanglingReference, TaskState, enqueue, state_of
-from queue_core.models import task_table
+from queue_core._models import task_table
 from shop.reactions import dispatch
 from shop.tasks import build_registry
 from tests.support.inprocess import Crate, Sticker, create_depot_tables, run_until_idle

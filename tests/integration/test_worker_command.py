@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from queue_core import RunningTask, TaskRegistry, enqueue
-from queue_core.models import task_table, worker_table
+from queue_core._models import task_table, worker_table
 from shop.app import create_app
 from shop.cli import main
 from tests.support.credentials import web_settings

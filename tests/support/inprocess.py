@@ -24,8 +24,8 @@ from sqlalchemy import Engine, Float, Integer, String, Uuid, delete, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from queue_core import TaskState, Worker, WorkerSettings, state_of
-from queue_core.models import error_table, task_table
-from queue_core.registry import TaskRegistry
+from queue_core._models import error_table, task_table
+from queue_core._registry import TaskRegistry
 
 # Leases, heartbeats and polls a hundred times shorter than in production: a test waits tenths of a second.
 FAST = WorkerSettings(lease_seconds=2, heartbeat_interval=0.3, poll_interval=0.05, maintenance_interval=0.1)

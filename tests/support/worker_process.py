@@ -29,7 +29,7 @@ from typing import IO, TypeVar
 from sqlalchemy import Engine, select
 
 from queue_core import Worker, WorkerSettings
-from queue_core.models import worker_table
+from queue_core._models import worker_table
 from shop.database import create_engine_from_url
 from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import registry

@@ -18,7 +18,7 @@ from orders import services
 from orders.models import Order, Product
 from orders.tasks import registry
 from queue_core import WorkerSettings
-from queue_core.models import task_table
+from queue_core._models import task_table
 from tests.support.domain import EventRecorder, recording_session
 from tests.support.inprocess import FAST, run_until_idle
 

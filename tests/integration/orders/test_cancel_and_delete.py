@@ -150,7 +150,7 @@ def test_an_order_deleted_before_its_tasks_ran_leaves_them_discarded_after_one_a
         row = task_row(engine, task_id)
         assert (row["state"], row["attempts"]) == ("discarded", 1)  # no retry storm
         [error] = error_rows(engine, task_id)
-        assert error["error_type"] == "queue_core.outcomes.Discard"
+        assert error["error_type"] == "queue_core.Discard"
         assert "no order points at task" in error["message"]
     assert recorder.events == []
     assert stock_of(engine, "CRUNCHY-ARMCHAIR") == (1_000_000, 0)

@@ -13,7 +13,7 @@ from orders import services
 from orders.models import Order, OrderState
 from orders.services import IdempotencyKeyReused, UnknownProducts
 from queue_core import state_of
-from queue_core.models import task_table
+from queue_core._models import task_table
 from tests.integration.orders.support import ALL_ORDER_TASKS, load, place, tasks_named
 from tests.support.domain import EventRecorder, recording_session
 from tests.support.inprocess import DEADLINE_SECONDS, wait_for

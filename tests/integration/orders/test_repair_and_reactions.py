@@ -91,8 +91,8 @@ def test_a_dead_screening_task_is_repaired_like_a_cancelled_one(
     placed = load(engine, order_id)
     with engine.begin() as connection:  # as if every attempt had failed
         connection.execute(
-            queue_core.models.task_table.update()
-            .where(queue_core.models.task_table.c.id == placed.fraud_check_task_id)
+            queue_core._models.task_table.update()
+            .where(queue_core._models.task_table.c.id == placed.fraud_check_task_id)
             .values(state="dead")
         )
 

@@ -18,7 +18,7 @@ from payments.events import PaymentCaptured, PaymentFailed, PaymentRefunded
 from payments.gateway_client import ChargeOutcome, Declined, GatewayClient
 from payments.models import PaymentState
 from queue_core import RetryPolicy, TaskRegistry, TaskState, requeue
-from queue_core.models import task_table
+from queue_core._models import task_table
 from tests.integration.payments.conftest import GATEWAY_URL, LosesAnswers, PaymentsDesk, state_of_task
 from tests.support.gateway_requests import GATEWAY_API_KEY
 from tests.support.inprocess import running_worker, wait_for, wait_until_set

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from payments import services
 from payments.models import Payment, PaymentState
 from queue_core import TaskState, state_of, uuid7
-from queue_core.models import task_table
+from queue_core._models import task_table
 from tests.integration.payments.conftest import PaymentsDesk
 from tests.support.domain import EventRecorder, recording_session
 from tests.support.inprocess import DEADLINE_SECONDS

@@ -12,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import delete
 
-from queue_core.models import task_table
+from queue_core._models import task_table
 from tests.integration.payments.conftest import PaymentsDesk
 
 

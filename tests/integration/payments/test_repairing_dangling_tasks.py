@@ -19,7 +19,7 @@ from payments.events import PaymentFailed, PaymentRefunded
 from payments.gateway_client import ChargeOutcome, GatewayClient, RefundOutcome
 from payments.models import Payment, PaymentState
 from queue_core import DanglingReference, TaskState, cancel, find_dangling, repair_dangling, requeue
-from queue_core.models import task_table
+from queue_core._models import task_table
 from tests.integration.payments.conftest import GATEWAY_URL, PaymentsDesk, state_of_task
 from tests.support.domain import recording_session
 from tests.support.gateway_requests import GATEWAY_API_KEY

@@ -11,8 +11,8 @@ from sqlalchemy import ColumnElement, Engine, func, select
 from sqlalchemy.orm import Session
 
 from queue_core import TaskSpec, enqueue_many
-from queue_core.models import error_table as errors
-from queue_core.models import task_table as tasks
+from queue_core._models import error_table as errors
+from queue_core._models import task_table as tasks
 from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import effects
 from tests.support.worker_process import WorkerProcesses

@@ -15,7 +15,7 @@ import uuid
 from sqlalchemy import Engine, make_url, select
 
 from queue_core import task_details
-from queue_core.models import worker_table
+from queue_core._models import worker_table
 from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import effects, enqueue_committed, task_row
 from tests.support.worker_process import WorkerProcess, WorkerProcesses

@@ -63,7 +63,7 @@ def test_discard_ends_the_task_discarded_without_retry_and_rolls_back_its_writes
     assert handler_runs(depot) == []
     [error] = error_rows(depot, task_id)
     assert error["attempt"] == 1
-    assert error["error_type"] == "queue_core.outcomes.Discard"
+    assert error["error_type"] == "queue_core.Discard"
     assert error["message"] == "parcel CRUNCHY-ARMCHAIR was returned to sender"
 
 

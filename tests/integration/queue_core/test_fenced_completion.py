@@ -1,6 +1,6 @@
 """Promise 2: a handler's writes and its task's completion commit together, fenced by the lease token.
 
-These tests drive ``TaskRunner`` in-process on tasks claimed with ``queue_core.claims.claim``, so they can
+These tests drive ``TaskRunner`` in-process on tasks claimed with ``queue_core._claims.claim``, so they can
 change the database between the claim and the completion exactly where a lost lease would.
 """
 
@@ -13,9 +13,9 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from queue_core import enqueue, task_details
-from queue_core.claims import ClaimedTask, claim
-from queue_core.execution import TaskRunner
-from queue_core.models import task_table as tasks
+from queue_core._claims import ClaimedTask, claim
+from queue_core._execution import TaskRunner
+from queue_core._models import task_table as tasks
 from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import count_effects, effects, enqueue_committed, registry, task_row
 

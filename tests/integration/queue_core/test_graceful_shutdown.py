@@ -9,8 +9,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from queue_core import TaskSpec, enqueue_many
-from queue_core.models import task_table as tasks
-from queue_core.models import worker_table as workers_table
+from queue_core._models import task_table as tasks
+from queue_core._models import worker_table as workers_table
 from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import effects
 from tests.support.worker_process import WorkerProcesses

@@ -23,7 +23,7 @@ from queue_core import (
     queue_stats,
     task_details,
 )
-from queue_core.ids import new_task_id
+from queue_core._ids import new_task_id
 from tests.support.inprocess import (
     Crate,
     ParcelJammedError,

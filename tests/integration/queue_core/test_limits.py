@@ -10,7 +10,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from queue_core import RateLimit, RunningTask, TaskRegistry, TaskState
-from queue_core.models import task_table
+from queue_core._models import task_table
 from tests.support.inprocess import (
     fast_settings,
     handler_runs,

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from queue_core import RunningTask, TaskRegistry
-from queue_core.models import task_table
+from queue_core._models import task_table
 from tests.support.inprocess import (
     handler_runs,
     record_run,

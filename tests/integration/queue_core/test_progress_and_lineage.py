@@ -8,7 +8,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from queue_core import RunningTask, TaskRegistry, TaskState, enqueue
-from queue_core.models import task_table
+from queue_core._models import task_table
 from tests.support.inprocess import (
     DEADLINE_SECONDS,
     running_worker,

@@ -25,7 +25,7 @@ from queue_core import (
     referencing_rows,
     repair_dangling,
 )
-from queue_core.ids import new_task_id
+from queue_core._ids import new_task_id
 from tests.support.inprocess import (
     DEADLINE_SECONDS,
     Crate,

@@ -45,11 +45,11 @@ from queue_core import (
     prune,
     requeue,
 )
-from queue_core.claims import claim
-from queue_core.clock import db_now
-from queue_core.maintenance import expire_overdue
-from queue_core.models import limit_table, task_table
-from queue_core.periodic import enqueue_due_ticks
+from queue_core._claims import claim
+from queue_core._clock import db_now
+from queue_core._maintenance import expire_overdue
+from queue_core._models import limit_table, task_table
+from queue_core._periodic import enqueue_due_ticks
 from tests.support.inprocess import (
     Crate,
     ParcelJammedError,

@@ -13,8 +13,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from queue_core import TaskSpec, enqueue, enqueue_many
-from queue_core.claims import ClaimedTask, claim
-from queue_core.models import task_table as tasks
+from queue_core._claims import ClaimedTask, claim
+from queue_core._models import task_table as tasks
 from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import registry
 

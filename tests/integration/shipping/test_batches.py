@@ -8,7 +8,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from queue_core import TaskRegistry, TaskState, state_of
-from queue_core.models import task_table
+from queue_core._models import task_table
 from shipping import services
 from shipping.events import ShipmentDispatched
 from shipping.models import Shipment, ShipmentState

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from queue_core.models import task_table
+from queue_core._models import task_table
 from shipping import services
 from shipping.models import Shipment, ShipmentState
 from shipping.tasks import send_manifest

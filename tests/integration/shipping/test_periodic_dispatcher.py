@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine, select
 
-from queue_core.models import task_table
+from queue_core._models import task_table
 from shipping.events import ShipmentDispatched
 from shipping.models import ShipmentState
 from shipping.tasks import DISPATCH_EVERY_SECONDS, registry

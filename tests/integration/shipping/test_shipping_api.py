@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, delete
 
 from queue_core import TaskRegistry
-from queue_core.models import task_table
+from queue_core._models import task_table
 from shipping import services
 from tests.integration.shipping.conftest import dispatch, load, ready_shipments
 from tests.support.domain import EventRecorder, recording_session

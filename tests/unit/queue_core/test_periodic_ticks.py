@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from queue_core import Schedule
-from queue_core.periodic import latest_tick
+from queue_core._periodic import latest_tick
 
 
 def at(text: str) -> dt.datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from queue_core.ids import new_task_id
+from queue_core._ids import new_task_id
 
 
 def _unix_ms(task_id: uuid.UUID) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 
-from queue_core.clock import install_sqlite_clock
+from queue_core._clock import install_sqlite_clock
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 

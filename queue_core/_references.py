@@ -23,8 +23,8 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, Connection, Table, false, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from queue_core.models import task_table
-from queue_core.states import UNSUCCESSFUL_STATES
+from queue_core._models import task_table
+from queue_core._states import UNSUCCESSFUL_STATES
 
 
 class OnPrune(enum.StrEnum):

@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import Connection, Float, String, bindparam, func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from queue_core.clock import UtcDateTime, db_now
-from queue_core.ids import new_task_id
-from queue_core.models import task_table as tasks
-from queue_core.states import TaskState
+from queue_core._clock import UtcDateTime, db_now
+from queue_core._ids import new_task_id
+from queue_core._models import task_table as tasks
+from queue_core._states import TaskState
 
 NOTIFY_CHANNEL = "queue_core_tasks"
 DEFAULT_QUEUE = "default"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection
 import psycopg
 from sqlalchemy import Engine
 
-from queue_core.enqueue import NOTIFY_CHANNEL
+from queue_core._enqueue import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 

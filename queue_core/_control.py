@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
-from queue_core.clock import db_now
-from queue_core.models import task_table as tasks
-from queue_core.states import FINISHED_STATES, TaskState
+from queue_core._clock import db_now
+from queue_core._models import task_table as tasks
+from queue_core._states import FINISHED_STATES, TaskState
 
 
 class TaskNotFoundError(LookupError):

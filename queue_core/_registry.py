@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Column
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from queue_core.enqueue import DEFAULT_QUEUE, TaskSpec, enqueue_many
-from queue_core.references import OnPrune, RepairFunction, TaskReference
-from queue_core.retry import RetryPolicy
+from queue_core._enqueue import DEFAULT_QUEUE, TaskSpec, enqueue_many
+from queue_core._references import OnPrune, RepairFunction, TaskReference
+from queue_core._retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from queue_core.execution import RunningTask
+    from queue_core._running_task import RunningTask
 
 Handler = Callable[["RunningTask", Session], None]
 
@@ -204,7 +204,7 @@ class TaskRegistry:
         on_prune: OnPrune = OnPrune.KEEP,
         repair: RepairFunction | None = None,
     ) -> TaskReference:
-        """Register a business column that holds task IDs (see ``queue_core.references``)."""
+        """Register a business column that holds task IDs (see ``queue_core._references``)."""
         reference = TaskReference.of(column, on_prune=on_prune, repair=repair)
         self._add_reference(reference)
         return reference

@@ -48,11 +48,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from queue_core.clock import db_now
-from queue_core.models import limit_table as limits
-from queue_core.models import task_table as tasks
-from queue_core.registry import TaskOptions
-from queue_core.states import TaskState
+from queue_core._clock import db_now
+from queue_core._models import limit_table as limits
+from queue_core._models import task_table as tasks
+from queue_core._registry import TaskOptions
+from queue_core._states import TaskState
 
 
 @dataclass(frozen=True)

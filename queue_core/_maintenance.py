@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection, case, delete, insert, select, update
 
-from queue_core.clock import db_now
-from queue_core.models import error_table as errors
-from queue_core.models import task_table as tasks
-from queue_core.models import worker_table as workers
-from queue_core.references import OnPrune, TaskReference, still_needed
-from queue_core.states import FINISHED_STATES, TaskState
+from queue_core._clock import db_now
+from queue_core._models import error_table as errors
+from queue_core._models import task_table as tasks
+from queue_core._models import worker_table as workers
+from queue_core._references import OnPrune, TaskReference, still_needed
+from queue_core._states import FINISHED_STATES, TaskState
 
 WORKER_LOST = "queue_core.WorkerLost"
 GIVEN_UP = "queue_core.TaskGivenUp"

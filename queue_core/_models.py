@@ -30,10 +30,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from queue_core.clock import UtcDateTime
-from queue_core.states import FINISHED_STATES, TaskState
+from queue_core._clock import UtcDateTime
+from queue_core._states import FINISHED_STATES, TaskState
 
-NAMING = {
+NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
     "ck": "ck_%(table_name)s_%(constraint_name)s",
@@ -49,7 +49,7 @@ _FINISHED_LIST = ", ".join(f"'{state.value}'" for state in TaskState if state in
 class QueueBase(DeclarativeBase):
     """Declarative base for the queue's own tables; business packages have bases of their own."""
 
-    metadata = MetaData(naming_convention=NAMING)
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class Task(QueueBase):

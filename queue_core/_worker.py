@@ -37,12 +37,12 @@ from typing import Any
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from queue_core.claims import ClaimedTask, claim
-from queue_core.clock import db_now
-from queue_core.engine import bookkeeping_engine
-from queue_core.execution import TaskRunner
-from queue_core.listener import NotificationListener
-from queue_core.maintenance import (
+from queue_core._claims import ClaimedTask, claim
+from queue_core._clock import db_now
+from queue_core._engine import bookkeeping_engine
+from queue_core._execution import TaskRunner
+from queue_core._listener import NotificationListener
+from queue_core._maintenance import (
     GIVEN_UP,
     expire_overdue,
     forget_dead_workers,
@@ -50,11 +50,11 @@ from queue_core.maintenance import (
     prune,
     rescue_abandoned,
 )
-from queue_core.models import task_table as tasks
-from queue_core.models import worker_table as workers
-from queue_core.periodic import enqueue_due_ticks
-from queue_core.registry import TaskRegistry
-from queue_core.states import TaskState
+from queue_core._models import task_table as tasks
+from queue_core._models import worker_table as workers
+from queue_core._periodic import enqueue_due_ticks
+from queue_core._registry import TaskRegistry
+from queue_core._states import TaskState
 
 log = logging.getLogger(__name__)
 # A claimed task that never started goes back as if it had never been claimed.

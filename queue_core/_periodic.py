@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from queue_core.clock import db_now
-from queue_core.enqueue import enqueue_many
-from queue_core.models import tick_table as ticks
-from queue_core.registry import Schedule, TaskRegistry
+from queue_core._clock import db_now
+from queue_core._enqueue import enqueue_many
+from queue_core._models import tick_table as ticks
+from queue_core._registry import Schedule, TaskRegistry
 
 
 def latest_tick(schedule: Schedule, now: dt.datetime) -> dt.datetime:

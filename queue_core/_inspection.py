@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
-from queue_core.clock import db_now
-from queue_core.control import TaskNotFoundError
-from queue_core.models import error_table as errors
-from queue_core.models import task_table as tasks
-from queue_core.models import worker_table as workers
-from queue_core.references import ReferencingRow, TaskReference, referencing_rows
-from queue_core.states import TaskState
+from queue_core._clock import db_now
+from queue_core._control import TaskNotFoundError
+from queue_core._models import error_table as errors
+from queue_core._models import task_table as tasks
+from queue_core._models import worker_table as workers
+from queue_core._references import ReferencingRow, TaskReference, referencing_rows
+from queue_core._states import TaskState
 
 
 @dataclass(frozen=True)
