@@ -1,6 +1,6 @@
 """Gunicorn settings for the shop's web process.
 
-``shop web`` runs ``gunicorn --config deploy/gunicorn.conf.py 'shop.app:create_app()'``; a container or
+``shop web`` runs ``gunicorn --config deploy/gunicorn.conf.py 'shop.web.app:create_app()'``; a container or
 a systemd unit can run exactly that. Every setting can be overridden from the environment, so one file
 serves the demo, the tests and production.
 """

@@ -5,7 +5,7 @@ Placing an order answers 202 Accepted: the order exists and its screening runs i
 while the order still points at it, and the order's ``access_token``: the customer's key to it
 (``orders.access_tokens``). Who may call what is decided by the composition root (``shop.access``).
 IDs in paths use Flask's ``uuid`` converter, so a malformed ID is a 404 like an unknown one.
-``InvalidTransition`` becomes 409 in the composition root (``shop/api.py``).
+``InvalidTransition`` becomes 409 in the composition root (``shop/web/api.py``).
 """
 
 from __future__ import annotations

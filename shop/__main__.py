@@ -1,5 +1,5 @@
 """``python -m shop``: the same command as the ``shop`` console script."""
 
-from shop.cli import main
+from shop.cli.main import main
 
 main()

@@ -19,7 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from queue_core import NAMING_CONVENTION, UtcDateTime
 from shop.access.operator_keys import OperatorKeys
 from shop.config import Settings
-from shop.web_database import SESSION_KEY
+from shop.web.database import SESSION_KEY
 
 LIFETIME = dt.timedelta(hours=8)  # a working day; then the operator types the key again
 COOKIE_FIELD = "operator_session"  # the row's ID, in Flask's signed session cookie

@@ -20,7 +20,7 @@ REFERENCES_KEY = "shop.pages.references"
 
 
 def db() -> Session:
-    """This request's session (see ``shop.web_database``); a page that changes something commits it."""
+    """This request's session (see ``shop.web.database``); a page that changes something commits it."""
     session: Session = current_app.extensions["db_session"]()
     return session
 

@@ -1,7 +1,7 @@
 """What the pages read: orders with every task that works on them, a task's referencing rows described,
 and the dashboard's numbers. Plain queries, each bounded by a limit or an index; nothing is cached.
 
-The contexts own their tables; this module, part of the composition root, reads them the way ``shop/api.py``
+The contexts own their tables; this module, part of the composition root, reads them the way the API
 does (their models, read only) so that one page costs one query per context, not one per row. The queue is
 read through ``queue_core``'s public functions, plus two small queries on its tables that it has no
 function for yet (live workers with their in-flight tasks, and per-minute throughput); both go through

@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from shop.app import create_app
-from shop.web_database import dispose_engine
+from shop.web.app import create_app
+from shop.web.database import dispose_engine
 from tests.support.credentials import OPERATOR_HEADERS, web_settings
 
 

@@ -18,8 +18,8 @@ from flask.testing import FlaskClient
 
 from shop.access.api_policy import RULES
 from shop.access.operator_keys import OperatorKeys
-from shop.app import create_app
-from shop.web_database import dispose_engine
+from shop.web.app import create_app
+from shop.web.database import dispose_engine
 from tests.support.credentials import OPERATOR_KEY, bearer, web_settings
 
 ORDER = {

@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import inspect
 
-from shop.cli import main
+from shop.cli.main import main
 from shop.database import create_engine_from_url
 
 

@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from shop.web_database import SESSION_KEY
+from shop.web.database import SESSION_KEY
 
 
 @pytest.mark.postgres_only

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from shop.demo_command import _demo_secret_key
+from shop.cli.demo import _demo_secret_key
 from tests.support.credentials import web_environment
 from tests.support.gateway_process import free_port
 

@@ -23,10 +23,10 @@ import gateway_simulator
 import queue_core
 from payments.gateway_client import GatewayClient
 from queue_core import RunningTask, TaskRegistry
-from shop.app import create_app
 from shop.reactions import dispatch
 from shop.tasks import build_registry
-from shop.web_database import dispose_engine, engine_of
+from shop.web.app import create_app
+from shop.web.database import dispose_engine, engine_of
 from tests.support.credentials import OPERATOR_KEY, bearer, web_settings
 from tests.support.gateway_process import running_gateway
 from tests.support.gateway_requests import GATEWAY_API_KEY

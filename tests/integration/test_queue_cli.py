@@ -32,9 +32,9 @@ from queue_core import (
     enqueue,
 )
 from queue_core._models import task_table
-from shop.app import create_app
-from shop.cli import main
+from shop.cli.main import main
 from shop.tasks import REGISTRY_CONFIG_KEY
+from shop.web.app import create_app
 from tests.support.credentials import web_settings
 
 gift_metadata = MetaData()

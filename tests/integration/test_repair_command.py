@@ -10,9 +10,9 @@ from sqlalchemy import update
 
 import orders.tasks
 from queue_core._models import task_table
-from shop.cli import main
+from shop.cli.main import main
 from shop.reactions import dispatch
-from shop.web_database import engine_of
+from shop.web.database import engine_of
 from tests.support.inprocess import run_until_idle
 
 

@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 from psycopg import errors as pg_errors
 from sqlalchemy.exc import OperationalError
 
-from shop.app import create_app
-from shop.web_database import dispose_engine
+from shop.web.app import create_app
+from shop.web.database import dispose_engine
 from tests.support.credentials import web_settings
 
 PATH_PARAMETER = re.compile(r"\{[^}]+\}")
@@ -144,7 +144,7 @@ def test_readiness_names_an_unreachable_database_to_callers_and_why_only_in_the_
 ) -> None:
     app = create_app(web_settings("postgresql+psycopg://clerk:s3cret@127.0.0.1:1/shop"))
 
-    with caplog.at_level(logging.WARNING, logger="shop.health"):
+    with caplog.at_level(logging.WARNING, logger="shop.web.health"):
         response = app.test_client().get("/readyz")
 
     assert response.status_code == 503

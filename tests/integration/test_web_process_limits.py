@@ -3,7 +3,7 @@
 Gunicorn reads the request line and headers before the app does and refuses, in plain text, a request
 line over its ``limit_request_line`` (414) or a header over ``limit_request_field_size`` (431); the app
 holds bounds as large as gunicorn's largest for whatever a differently configured server lets through
-(``shop.http_limits``).
+(``shop.web.http_limits``).
 """
 
 from __future__ import annotations

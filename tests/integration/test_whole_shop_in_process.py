@@ -21,7 +21,7 @@ import gateway_simulator
 from payments.gateway_client import GatewayClient
 from shop.reactions import dispatch
 from shop.tasks import build_registry
-from shop.web_database import engine_of
+from shop.web.database import engine_of
 from tests.support.gateway_requests import GATEWAY_API_KEY, authorized
 from tests.support.inprocess import fast_settings, running_worker, wait_for
 

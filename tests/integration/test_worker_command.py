@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from queue_core import RunningTask, TaskRegistry, enqueue
 from queue_core._models import task_table, worker_table
-from shop.app import create_app
-from shop.cli import main
+from shop.cli.main import main
+from shop.web.app import create_app
 from tests.support.credentials import web_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

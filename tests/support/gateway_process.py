@@ -1,6 +1,6 @@
 """A real ``shop gateway`` process for tests, started on a free port and always stopped afterwards.
 
-Until the command is registered in ``shop.cli`` it is started as ``python -m shop.gateway_command``,
+Until the command is registered in ``shop.cli.main`` it is started as ``python -m shop.cli.gateway``,
 which runs the same click command. It gets its API key from the environment, as in production (the tests'
 ``GATEWAY_API_KEY`` unless told otherwise). Its output goes to a file that ``log_text`` reads back.
 """
@@ -61,7 +61,7 @@ def running_gateway(
     port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"gateway-{port}.log"
-    command = [sys.executable, "-m", "shop.gateway_command", "--port", str(port)]
+    command = [sys.executable, "-m", "shop.cli.gateway", "--port", str(port)]
     command += ["--database-url", database_url, *options]
     environment = {**os.environ, "GATEWAY_API_KEY": api_key}
     with log_path.open("wb") as log_file:

@@ -9,8 +9,8 @@ import pytest
 from orders.access_tokens import access_token, grants_access
 from shop.access.operator_keys import OperatorKeys, digest_of
 from shop.access.redaction import mask_email, mask_emails
-from shop.app import create_app
 from shop.config import Settings, SettingsError
+from shop.web.app import create_app
 from tests.support.credentials import OPERATOR_KEY, OPERATOR_KEYS_SETTING, SECRET_KEY
 
 OTHER_KEY = "FLUFFY-RUG-a-second-operator-key-0123456789"

@@ -1,7 +1,7 @@
 from flask import Flask, request
 
-from shop.app import create_app
 from shop.config import Settings
+from shop.web.app import create_app
 from tests.support.credentials import web_settings
 
 

@@ -8,8 +8,8 @@ import pytest
 from flask import Flask, abort
 from flask.testing import FlaskClient
 
-from shop.app import create_app
-from shop.http_limits import MAX_CONTENT_LENGTH, json_shape_problem
+from shop.web.app import create_app
+from shop.web.http_limits import MAX_CONTENT_LENGTH, json_shape_problem
 from tests.support.credentials import web_settings
 
 

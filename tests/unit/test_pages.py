@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
-from shop.app import create_app
 from shop.config import REPO_ROOT, Settings, SettingsError
 from shop.pages import how_it_works
 from shop.pages.charts import throughput_chart
 from shop.pages.readings import MinuteBucket
+from shop.web.app import create_app
 from tests.support.credentials import OPERATOR_KEY, web_settings
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from flask.testing import FlaskClient
 
-from shop.app import create_app
+from shop.web.app import create_app
 from tests.support.credentials import web_settings
 
 

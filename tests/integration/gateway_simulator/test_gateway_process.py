@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select, text
 
 from payments.gateway_client import Captured, Declined, GatewayClient, GatewayRejected, GatewayTimeout
-from shop.gateway_command import GRACEFUL_SECONDS, gateway_command
+from shop.cli.gateway import GRACEFUL_SECONDS, gateway_command
 from tests.support.credentials import bearer
 from tests.support.gateway_process import running_gateway
 from tests.support.gateway_requests import ARMCHAIR, GATEWAY_API_KEY

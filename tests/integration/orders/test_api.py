@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from orders.tasks import registry
-from shop.web_database import engine_of
+from shop.web.database import engine_of
 from tests.support.credentials import bearer
 from tests.support.domain import EventRecorder
 from tests.support.inprocess import run_until_idle

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from queue_core import backlog
 from shop.config import Settings
-from shop.web_database import engine_of
+from shop.web.database import engine_of
 
 log = logging.getLogger(__name__)
 

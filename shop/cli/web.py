@@ -1,6 +1,6 @@
 """``shop web``: serve the web app with gunicorn, configured by ``deploy/gunicorn.conf.py``.
 
-This command replaces itself with ``gunicorn --config deploy/gunicorn.conf.py 'shop.app:create_app()'``
+This command replaces itself with ``gunicorn --config deploy/gunicorn.conf.py 'shop.web.app:create_app()'``
 (``os.execv``), the same command a container would run, so there is one way the app is served and
 gunicorn's arbiter receives SIGTERM and SIGINT directly.
 """
@@ -12,11 +12,11 @@ import sys
 
 import click
 
+from shop.cli.ports import check_port_is_free
 from shop.config import REPO_ROOT, Settings, SettingsError, require_secret_key
-from shop.ports import check_port_is_free
 
 GUNICORN_CONFIG = REPO_ROOT / "deploy" / "gunicorn.conf.py"
-APP_FACTORY = "shop.app:create_app()"
+APP_FACTORY = "shop.web.app:create_app()"
 
 
 @click.command("web")

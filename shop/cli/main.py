@@ -12,14 +12,14 @@ from flask.cli import AppGroup, FlaskGroup
 
 from shop import migrations
 from shop.access.operator_keys import DIGEST_PREFIX, digest_of, new_key
-from shop.app import create_app
-from shop.cli_database import checked_database_url, explained_database_errors
+from shop.cli.database import checked_database_url, explained_database_errors
+from shop.cli.demo import demo_command
+from shop.cli.gateway import gateway_command
+from shop.cli.queue import queue
+from shop.cli.web import web_command
+from shop.cli.worker import worker_command
 from shop.config import Settings, SettingsError
-from shop.demo_command import demo_command
-from shop.gateway_command import gateway_command
-from shop.queue_commands import queue
-from shop.web_command import web_command
-from shop.worker_command import worker_command
+from shop.web.app import create_app
 
 db = AppGroup("db", help="Manage the database schema.")
 

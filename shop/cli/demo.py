@@ -29,9 +29,9 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from shop import migrations
-from shop.cli_database import checked_database_url, explained_database_errors
+from shop.cli.database import checked_database_url, explained_database_errors
+from shop.cli.ports import check_port_is_free
 from shop.config import REPO_ROOT, Settings
-from shop.ports import check_port_is_free
 from shop.private_files import create_private_file, make_private_directory, open_private_log
 
 LOG_DIR = REPO_ROOT / "var" / "demo-logs"
@@ -97,7 +97,7 @@ def demo_command(
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     environment = {**os.environ, "DATABASE_URL": settings.database_url, "GATEWAY_URL": gateway_url}
     environment["SHOP_DEMO_MODE"] = "1"  # anyone may press the pages' buttons; every page says so
-    # The command's own app holds a throwaway key (``shop.cli``); the web app needs one that lasts.
+    # The command's own app holds a throwaway key (``shop.cli.main``); the web app needs one that lasts.
     environment["SHOP_SECRET_KEY"] = os.environ.get("SHOP_SECRET_KEY") or _demo_secret_key(SECRET_KEY_FILE)
     # The gateway, the web app and the workers share one API key: the environment's, else a new one for
     # this run. Given through the environment, not argv, which every user of the machine can read.

@@ -19,7 +19,7 @@ from flask.cli import with_appcontext
 from payments.gateway_client import GatewayClient
 from queue_core import TaskRegistry, Worker, WorkerSettings
 from shop import reactions
-from shop.cli_database import command_engine
+from shop.cli.database import command_engine
 from shop.config import Settings
 from shop.tasks import registry_for
 

@@ -3,9 +3,9 @@
 Every error is JSON in flask-smorest's shape, ``{"code", "status", "message"}`` (plus ``"errors"``
 with field messages for a 422), so a client handles one format. The OpenAPI document is served at
 ``/api/openapi.json`` and a Swagger UI at ``/api/docs``, with its files served by the app itself so
-it works offline. The page itself is ``shop/templates/swagger_ui.html``, which replaces flask-smorest's
+it works offline. The page itself is ``shop/web/templates/swagger_ui.html``, which replaces flask-smorest's
 so that it starts Swagger UI from a file rather than an inline script: the page's Content-Security-Policy
-forbids inline scripts (``shop.security_headers``).
+forbids inline scripts (``shop.web.security_headers``).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def init_app(app: Flask) -> Api:
 
     @app.get(f"{SWAGGER_ASSETS}{SWAGGER_UI_INIT}")  # a fixed path: routed before the files above
     def swagger_ui_init() -> Response:
-        """The script starting Swagger UI on the page (see ``shop/templates/swagger_ui.html``)."""
+        """The script starting Swagger UI on the page (see ``shop/web/templates/swagger_ui.html``)."""
         return send_from_directory(API_DOCS_FOLDER, SWAGGER_UI_INIT, max_age=3_600)
 
     def conflict(error: Exception) -> tuple[dict[str, Any], int]:

@@ -32,7 +32,7 @@ from gateway_simulator.api_key import API_KEY_VARIABLE, ApiKeyError, checked_api
 from gateway_simulator.database import create_gateway_engine, database_url_from_env, normalize_database_url
 from gateway_simulator.failure_injection import FailureSettings, update_settings
 from gateway_simulator.models import Base
-from shop.ports import check_port_is_free
+from shop.cli.ports import check_port_is_free
 
 GRACEFUL_SECONDS = 5
 SUPPORTED_BACKENDS = ("postgresql", "sqlite")

@@ -7,7 +7,7 @@ policy (the API docs') only through an attribute set on a view that flask-smores
 
 The pages load one stylesheet and one script, both from this app, and post their forms to it; the live
 refresh fetches the page again from the same origin. So their policy allows ``'self'`` and nothing
-inline. Swagger UI, at ``/api/docs``, is started from a file too (``shop/templates/swagger_ui.html``); it
+inline. Swagger UI, at ``/api/docs``, is started from a file too (``shop/web/templates/swagger_ui.html``); it
 draws its icons as ``data:`` images, so its page alone allows those. (Its inline styling is done from
 script, which a policy does not block; the browser tests run an operation from it under this policy.)
 

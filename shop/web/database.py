@@ -3,7 +3,7 @@
 Views in the contexts reach it through ``current_app.extensions["db_session"]()`` (their ``api.db()``),
 use it, and commit. Whatever a request leaves uncommitted is rolled back when the request ends.
 The engine is built on first use, so building the app never fails on a bad URL: the CLI explains that
-one itself (``shop.cli_database``).
+one itself (``shop.cli.database``).
 """
 
 from __future__ import annotations

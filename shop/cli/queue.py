@@ -38,7 +38,7 @@ from queue_core import (
     task_details,
 )
 from shop import reactions
-from shop.cli_database import command_engine
+from shop.cli.database import command_engine
 from shop.tasks import registry_for
 
 SECONDS_PER_DAY = 86_400

@@ -8,9 +8,10 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shop import api, health, http_limits, pages, security_headers, web_database
+from shop import pages
 from shop.access import api_policy
 from shop.config import Settings, require_secret_key
+from shop.web import api, database, health, http_limits, security_headers
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -31,7 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["shop.settings"] = settings
     http_limits.init_app(app, settings)  # first: a request of the wrong shape or size is read no further
     security_headers.init_app(app)
-    web_database.init_app(app, settings)
+    database.init_app(app, settings)
     health.init_app(app, settings)
     api_policy.init_app(app, settings)
     api.init_app(app)
