@@ -43,6 +43,17 @@ Call ``configure_engine`` on the engine first; run workers with ``Worker(engine,
 from queue_core._claims import ClaimedTask
 from queue_core._clock import UtcDateTime
 from queue_core._control import TaskNotFoundError, cancel, requeue, state_of, states_of
+from queue_core._dashboard import (
+    InFlightTask,
+    MinuteBucket,
+    TaskCounts,
+    Throughput,
+    WorkerInfo,
+    find_worker,
+    live_workers,
+    task_counts,
+    throughput,
+)
 from queue_core._engine import configure_engine
 from queue_core._enqueue import TaskSpec, enqueue, enqueue_many
 from queue_core._ids import uuid7
@@ -83,7 +94,9 @@ __all__ = [
     "ClaimedTask",
     "DanglingReference",
     "Discard",
+    "InFlightTask",
     "LeaseLost",
+    "MinuteBucket",
     "OnPrune",
     "PruneResult",
     "QueueBase",
@@ -93,6 +106,7 @@ __all__ = [
     "RetryPolicy",
     "RunningTask",
     "Schedule",
+    "TaskCounts",
     "TaskDefinition",
     "TaskDetails",
     "TaskNotFoundError",
@@ -100,8 +114,10 @@ __all__ = [
     "TaskRegistry",
     "TaskSpec",
     "TaskState",
+    "Throughput",
     "UtcDateTime",
     "Worker",
+    "WorkerInfo",
     "WorkerSettings",
     "backlog",
     "cancel",
@@ -109,7 +125,9 @@ __all__ = [
     "enqueue",
     "enqueue_many",
     "find_dangling",
+    "find_worker",
     "list_tasks",
+    "live_workers",
     "prune",
     "queue_stats",
     "referencing_rows",
@@ -117,6 +135,8 @@ __all__ = [
     "requeue",
     "state_of",
     "states_of",
+    "task_counts",
     "task_details",
+    "throughput",
     "uuid7",
 ]
