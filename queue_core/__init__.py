@@ -82,7 +82,8 @@ from queue_core._registry import RateLimit, Schedule, TaskDefinition, TaskRegist
 from queue_core._retry import RetryPolicy
 from queue_core._running_task import RunningTask
 from queue_core._states import FINISHED_STATES, RETRYABLE_STATES, UNSUCCESSFUL_STATES, TaskState
-from queue_core._worker import Worker, WorkerSettings
+from queue_core._worker import Worker
+from queue_core._worker_settings import WorkerSettings
 
 __all__ = [
     "FINISHED_STATES",
