@@ -1,5 +1,4 @@
-"""queue_core's tables: tasks with their claim, running, finished and expiring indexes; attempts' errors;
-workers; periodic ticks; per-name limits.
+"""The queue's tables: tasks with their partial indexes, attempts' errors, workers, ticks, name limits.
 
 The first revision of the ``queue_core`` branch. Its ID predates the branch (the shop's history began
 with it), so databases migrated before the queue had migrations of its own keep their ``alembic_version``.
