@@ -6,15 +6,15 @@ package, ``queue_core/migrations/versions``) and ``shop`` (the contexts' tables 
 both to their heads. ``TARGET_METADATA`` lists every package's tables for autogenerate.
 
 A new revision goes on one branch: name it with ``head`` (``"shop@head"`` or ``"queue_core@head"``) and
-put it in that branch's directory with ``version_path``. Autogenerate against an empty PostgreSQL
-database migrated to the heads, then read the result: it must keep the partial indexes'
-``postgresql_where`` and ``sqlite_where`` and the claim index's ``priority DESC``. For example::
+Alembic writes it into that branch's directory. Autogenerate against an empty PostgreSQL database
+migrated to the heads, then read the result: it must keep the partial indexes' ``postgresql_where`` and
+``sqlite_where`` and the claim index's ``priority DESC``. For example::
 
     createdb -h 127.0.0.1 -U postgres shop_autogen
     .venv/bin/python -c "from alembic import command; from shop.migrations import alembic_config, upgrade; \
         url = 'postgresql://postgres@127.0.0.1:5432/shop_autogen'; upgrade(url); \
         command.revision(alembic_config(url), message='queue claims by name', rev_id='0004', \
-        head='queue_core@head', version_path='queue_core/migrations/versions', autogenerate=True)"
+        head='queue_core@head', autogenerate=True)"
     dropdb -h 127.0.0.1 -U postgres shop_autogen
     .venv/bin/ruff format shop/migrations/versions queue_core/migrations/versions
 

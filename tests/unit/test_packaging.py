@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -31,3 +33,14 @@ def test_queue_core_alone_requires_neither_flask_nor_marshmallow_nor_a_driver() 
     names = {Requirement(requirement).name.lower() for requirement in queue_core["dependencies"]}
 
     assert names == {"sqlalchemy", "croniter"}
+
+
+def test_importing_queue_core_and_its_migrations_package_needs_no_optional_library() -> None:
+    probe = (
+        "import sys, queue_core, queue_core.migrations; "
+        "print(*[name for name in ('alembic', 'psycopg', 'flask', 'marshmallow') if name in sys.modules])"
+    )
+
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+
+    assert result.stdout.strip() == ""  # none of them was imported
