@@ -59,5 +59,5 @@ bench: $(BENCH_STAMP) ## Measure queue_core beside other PostgreSQL queues (see 
 	$(PYTHON) -m benchmarks.writing_handlers
 
 clean: ## Remove caches and build output (keeps .venv and var/)
-	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info distributions/*/build distributions/*/*.egg-info
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -37,7 +37,8 @@ real PostgreSQL (tests/integration/queue_core/):
 10. Two backends, one API. PostgreSQL for production; SQLite for an embedded demo, with polling instead
     of LISTEN/NOTIFY and one writer at a time instead of SKIP LOCKED.
 
-Call ``configure_engine`` on the engine first; run workers with ``Worker(engine, registry).run()``.
+Call ``configure_engine`` on the engine first; create the tables with ``create_tables(engine)`` (or the
+Alembic revisions in ``queue_core/migrations``); run workers with ``Worker(engine, registry).run()``.
 """
 
 from queue_core._claims import ClaimedTask
@@ -81,6 +82,7 @@ from queue_core._references import (
 from queue_core._registry import RateLimit, Schedule, TaskDefinition, TaskRegistry
 from queue_core._retry import RetryPolicy
 from queue_core._running_task import RunningTask
+from queue_core._schema import create_tables
 from queue_core._states import FINISHED_STATES, RETRYABLE_STATES, UNSUCCESSFUL_STATES, TaskState
 from queue_core._worker import Worker
 from queue_core._worker_settings import WorkerSettings
@@ -123,6 +125,7 @@ __all__ = [
     "backlog",
     "cancel",
     "configure_engine",
+    "create_tables",
     "enqueue",
     "enqueue_many",
     "find_dangling",

@@ -3,8 +3,8 @@
 A dashboard lists the newest dead tasks on every refresh; without this index that listing reads every
 finished task (see queue_core/_dashboard.py and tests/integration/queue_core/test_inspection_at_scale.py).
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: queue_core_0002
+Revises: 0001
 Create Date: 2026-12-01 15:10:00.000000
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | Sequence[str] | None = "0003"
+revision: str = "queue_core_0002"
+down_revision: str | Sequence[str] | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
