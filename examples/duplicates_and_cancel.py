@@ -13,11 +13,11 @@ import uuid
 from sqlalchemy import String, Uuid, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from queue_core import QueueBase, RunningTask, TaskRegistry, Worker, cancel, configure_engine, states_of
+from queue_core import RunningTask, TaskRegistry, Worker, cancel, configure_engine, create_tables, states_of
 
 
 class Base(DeclarativeBase):
-    """This program's own tables; the queue's tables belong to ``QueueBase``."""
+    """This program's own tables; the queue's are made by ``create_tables``."""
 
 
 class Report(Base):
@@ -58,7 +58,7 @@ def cancel_export(session: Session, report_id: int) -> str:
 
 def main() -> None:
     engine = configure_engine(create_engine(os.environ.get("DATABASE_URL", "sqlite:///examples.sqlite3")))
-    QueueBase.metadata.create_all(engine)  # the queue's tables
+    create_tables(engine)  # the queue's tables (or its Alembic revisions: docs/queue-core.md)
     Base.metadata.create_all(engine)
 
     with Session(engine) as session, session.begin():

@@ -12,11 +12,11 @@ import uuid
 from sqlalchemy import Engine, String, Uuid, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from queue_core import QueueBase, RunningTask, TaskRegistry, Worker, configure_engine, states_of
+from queue_core import RunningTask, TaskRegistry, Worker, configure_engine, create_tables, states_of
 
 
 class Base(DeclarativeBase):
-    """This program's own tables; the queue's tables belong to ``QueueBase``."""
+    """This program's own tables; the queue's are made by ``create_tables``."""
 
 
 class Invoice(Base):
@@ -57,7 +57,7 @@ def describe(engine: Engine, invoice_id: int, task_id: uuid.UUID) -> str:
 
 def main() -> None:
     engine = configure_engine(create_engine(os.environ.get("DATABASE_URL", "sqlite:///examples.sqlite3")))
-    QueueBase.metadata.create_all(engine)  # the queue's tables
+    create_tables(engine)  # the queue's tables (or its Alembic revisions: docs/queue-core.md)
     Base.metadata.create_all(engine)
 
     with Session(engine) as session:

@@ -15,18 +15,18 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from queue_core import (
     Discard,
-    QueueBase,
     RunningTask,
     TaskRegistry,
     Worker,
     configure_engine,
+    create_tables,
     requeue,
     states_of,
 )
 
 
 class Base(DeclarativeBase):
-    """This program's own tables; the queue's tables belong to ``QueueBase``."""
+    """This program's own tables; the queue's are made by ``create_tables``."""
 
 
 class Parcel(Base):
@@ -55,7 +55,7 @@ def print_label(task: RunningTask, session: Session) -> None:
 
 def main() -> None:
     engine = configure_engine(create_engine(os.environ.get("DATABASE_URL", "sqlite:///examples.sqlite3")))
-    QueueBase.metadata.create_all(engine)  # the queue's tables
+    create_tables(engine)  # the queue's tables (or its Alembic revisions: docs/queue-core.md)
     Base.metadata.create_all(engine)
 
     with Session(engine) as session, session.begin():

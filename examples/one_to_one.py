@@ -14,11 +14,11 @@ from sqlalchemy import Uuid, create_engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from queue_core import QueueBase, RunningTask, TaskRegistry, Worker, configure_engine
+from queue_core import RunningTask, TaskRegistry, Worker, configure_engine, create_tables
 
 
 class Base(DeclarativeBase):
-    """This program's own tables; the queue's tables belong to ``QueueBase``."""
+    """This program's own tables; the queue's are made by ``create_tables``."""
 
 
 class Payment(Base):
@@ -45,7 +45,7 @@ def charge(task: RunningTask, session: Session) -> None:
 
 def main() -> None:
     engine = configure_engine(create_engine(os.environ.get("DATABASE_URL", "sqlite:///examples.sqlite3")))
-    QueueBase.metadata.create_all(engine)  # the queue's tables
+    create_tables(engine)  # the queue's tables (or its Alembic revisions: docs/queue-core.md)
     Base.metadata.create_all(engine)
 
     with Session(engine) as session, session.begin():

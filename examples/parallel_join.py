@@ -13,11 +13,11 @@ import uuid
 from sqlalchemy import Uuid, create_engine, or_, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from queue_core import QueueBase, RunningTask, TaskRegistry, Worker, WorkerSettings, configure_engine
+from queue_core import RunningTask, TaskRegistry, Worker, WorkerSettings, configure_engine, create_tables
 
 
 class Base(DeclarativeBase):
-    """This program's own tables; the queue's tables belong to ``QueueBase``."""
+    """This program's own tables; the queue's are made by ``create_tables``."""
 
 
 class Order(Base):
@@ -62,7 +62,7 @@ def reserve(task: RunningTask, session: Session) -> None:
 
 def main() -> None:
     engine = configure_engine(create_engine(os.environ.get("DATABASE_URL", "sqlite:///examples.sqlite3")))
-    QueueBase.metadata.create_all(engine)  # the queue's tables
+    create_tables(engine)  # the queue's tables (or its Alembic revisions: docs/queue-core.md)
     Base.metadata.create_all(engine)
 
     with Session(engine) as session, session.begin():

@@ -16,11 +16,11 @@ from collections import Counter
 from sqlalchemy import String, Uuid, create_engine, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from queue_core import QueueBase, RunningTask, TaskRegistry, Worker, WorkerSettings, configure_engine
+from queue_core import RunningTask, TaskRegistry, Worker, WorkerSettings, configure_engine, create_tables
 
 
 class Base(DeclarativeBase):
-    """This program's own tables; the queue's tables belong to ``QueueBase``."""
+    """This program's own tables; the queue's are made by ``create_tables``."""
 
 
 class StockCount(Base):
@@ -45,7 +45,7 @@ registry.schedule("count stock twice a second", count_stock, every=0.5)  # or cr
 
 def main() -> None:
     engine = configure_engine(create_engine(os.environ.get("DATABASE_URL", "sqlite:///examples.sqlite3")))
-    QueueBase.metadata.create_all(engine)  # the queue's tables
+    create_tables(engine)  # the queue's tables (or its Alembic revisions: docs/queue-core.md)
     Base.metadata.create_all(engine)
     with Session(engine) as session:  # counts from earlier runs of this program are not ours
         earlier = session.scalar(select(func.max(StockCount.id))) or 0

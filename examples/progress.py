@@ -15,13 +15,13 @@ import uuid
 from sqlalchemy import String, Uuid, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from queue_core import QueueBase, RunningTask, TaskRegistry, Worker, configure_engine, task_details
+from queue_core import RunningTask, TaskRegistry, Worker, configure_engine, create_tables, task_details
 
 STEPS = 4
 
 
 class Base(DeclarativeBase):
-    """This program's own tables; the queue's tables belong to ``QueueBase``."""
+    """This program's own tables; the queue's are made by ``create_tables``."""
 
 
 class Import(Base):
@@ -47,7 +47,7 @@ def run_import(task: RunningTask, session: Session) -> None:
 
 def main() -> None:
     engine = configure_engine(create_engine(os.environ.get("DATABASE_URL", "sqlite:///examples.sqlite3")))
-    QueueBase.metadata.create_all(engine)  # the queue's tables
+    create_tables(engine)  # the queue's tables (or its Alembic revisions: docs/queue-core.md)
     Base.metadata.create_all(engine)
     with Session(engine) as session, session.begin():
         task_id = run_import.enqueue(session)

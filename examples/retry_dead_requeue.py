@@ -14,19 +14,19 @@ from sqlalchemy import Engine, String, Uuid, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from queue_core import (
-    QueueBase,
     RetryPolicy,
     RunningTask,
     TaskRegistry,
     Worker,
     configure_engine,
+    create_tables,
     requeue,
     task_details,
 )
 
 
 class Base(DeclarativeBase):
-    """This program's own tables; the queue's tables belong to ``QueueBase``."""
+    """This program's own tables; the queue's are made by ``create_tables``."""
 
 
 class Contact(Base):
@@ -62,7 +62,7 @@ def report(engine: Engine, task_id: uuid.UUID) -> None:
 
 def main() -> None:
     engine = configure_engine(create_engine(os.environ.get("DATABASE_URL", "sqlite:///examples.sqlite3")))
-    QueueBase.metadata.create_all(engine)  # the queue's tables
+    create_tables(engine)  # the queue's tables (or its Alembic revisions: docs/queue-core.md)
     Base.metadata.create_all(engine)
     with Session(engine) as session, session.begin():
         task_id = sync_to_crm.enqueue(session)
