@@ -68,8 +68,7 @@ def test_sigterm_lets_running_handlers_finish_and_hands_back_buffered_tasks(
     in_flight = {task_id for task_id, (_, _, message) in before.items() if message is not None}
     buffered = {task_id for task_id, (state, _, message) in before.items() if state == "running"} - in_flight
 
-    worker.send(signal.SIGTERM)
-    exit_code = worker.popen.wait(timeout=30)
+    exit_code = worker.stop(signal.SIGTERM, seconds=30)
 
     after = snapshot(engine)
     with engine.connect() as connection:
