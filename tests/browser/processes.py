@@ -1,32 +1,24 @@
 """The shop as real processes for the browser tests (and the screenshot script): gateway, web app, worker.
 
 Everything runs on SQLite files in a directory of the caller's, on free ports, started the way a person
-would (``python -m shop gateway|web|worker``), with the web app in demo mode. Each process logs to a
-file in that directory; ``logs()`` reads them back for a failing test's report.
+would (``python -m shop gateway|web|worker``, through ``tests.support.processes``), with the web app in
+demo mode. Each process logs to a file in that directory; ``logs()`` reads them back for a failing test's
+report. On the way out each gets SIGTERM, and SIGKILL if it has not stopped 20 s later.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from shop import migrations
 from tests.support.credentials import web_environment
-from tests.support.gateway_process import free_port
 from tests.support.gateway_requests import GATEWAY_API_KEY
-from tests.support.http_probe import wait_until_answering
+from tests.support.processes import Processes, answering, free_port, shop_command
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-START_SECONDS = 60.0
-STOP_SECONDS = 20.0
 CHROMIUM = Path("/usr/bin/chromium")
 # Debian's Chromium, headless, quiet: no first-run screens, no background downloads, no sync, no sandbox
 # (tests often run as root in a container, where Chromium's sandbox cannot start).
@@ -48,19 +40,13 @@ class RunningShop:
     web_url: str
     gateway_url: str
     database_url: str
-    directory: Path
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    processes: Processes
 
     def logs(self) -> str:
-        return "\n".join(
-            f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
-            for path in sorted(self.directory.glob("*.log"))
-        )
+        return self.processes.logs()
 
     def check_alive(self) -> None:
-        for name, process in self.processes.items():
-            if process.poll() is not None:
-                raise AssertionError(f"{name} exited with {process.returncode}:\n{self.logs()}")
+        self.processes.check_alive()
 
 
 @contextmanager
@@ -72,16 +58,11 @@ def running_shop(
     database_url = f"sqlite:///{directory / 'shop.sqlite3'}"
     migrations.upgrade(database_url)
     web_port, gateway_port = free_port(), free_port()
-    shop = RunningShop(
-        web_url=f"http://127.0.0.1:{web_port}",
-        gateway_url=f"http://127.0.0.1:{gateway_port}",
-        database_url=database_url,
-        directory=directory,
-    )
+    gateway_url = f"http://127.0.0.1:{gateway_port}"
     environment = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "GATEWAY_URL": shop.gateway_url,
+        "GATEWAY_URL": gateway_url,
         "GATEWAY_API_KEY": GATEWAY_API_KEY,  # the gateway requires it, the web app and the worker send it
         "GATEWAY_DATABASE_URL": f"sqlite:///{directory / 'gateway.sqlite3'}",
         "SHOP_DEMO_MODE": "1" if demo_mode else "0",
@@ -91,40 +72,13 @@ def running_shop(
     worker = ["worker", "--concurrency", "4"]
     if worker_registry is not None:
         worker += ["--registry", worker_registry]
-    commands = {
-        "gateway": ["gateway", "--port", str(gateway_port), "--workers", "1"],
-        "web": ["web", "--port", str(web_port), "--workers", "1"],
-        "worker": worker,
-    }
-    logs: list[IO[bytes]] = []
-    try:
-        for name, arguments in commands.items():
-            log = (directory / f"{name}.log").open("wb")
-            logs.append(log)
-            shop.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "shop", *arguments],
-                cwd=REPO_ROOT,
-                env=environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_until_answering(
-            [f"{shop.gateway_url}/healthz", f"{shop.web_url}/readyz"],
-            check_alive=shop.check_alive,
-            timeout=START_SECONDS,
-            explain=shop.logs,
+    with Processes(directory, environment=environment) as processes:
+        shop = RunningShop(f"http://127.0.0.1:{web_port}", gateway_url, database_url, processes)
+        processes.start("gateway", shop_command("gateway", "--port", str(gateway_port), "--workers", "1"))
+        processes.start("web", shop_command("web", "--port", str(web_port), "--workers", "1"))
+        processes.start("worker", shop_command(*worker))
+        processes.wait_until(
+            answering(f"{gateway_url}/healthz", f"{shop.web_url}/readyz"),
+            what="the gateway and the web app answer",
         )
         yield shop
-    finally:
-        for process in shop.processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_SECONDS
-        for process in shop.processes.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        for opened in logs:
-            opened.close()

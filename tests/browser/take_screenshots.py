@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from shop.database import create_engine_from_url
 from tests.browser.flaky_tasks import fails_first_time
-from tests.browser.processes import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, RunningShop, running_shop
+from tests.browser.processes import CHROMIUM, CHROMIUM_ARGS, RunningShop, running_shop
 from tests.support.gateway_requests import GATEWAY_HEADERS
+from tests.support.processes import REPO_ROOT
 
 DEFAULT_OUT = REPO_ROOT / "docs" / "screenshots"
 SKUS = ["CRUNCHY-ARMCHAIR", "WOBBLY-TABLE", "SHINY-LAMP", "FLUFFY-RUG", "TINY-TEAPOT", "HEAVY-BOOKSHELF"]

@@ -24,9 +24,8 @@ import pytest
 from werkzeug.http import HTTP_STATUS_CODES
 
 from tests.support.credentials import OPERATOR_KEY
-from tests.support.http_probe import wait_until_answering
 from tests.support.nginx_proxy import NGINX, running_nginx, running_shop_web
-from tests.support.postgres_cluster import free_port
+from tests.support.processes import answering, free_port, wait_until
 
 pytestmark = pytest.mark.skipif(
     not NGINX.exists(),
@@ -126,7 +125,7 @@ def probe_health(base_url: str) -> list[float | None]:
 
 def wait_until_healthy(base_url: str) -> None:
     """Before each scenario: the shop answers again (a previous scenario's clients may just have left)."""
-    wait_until_answering([f"{base_url}/healthz"], check_alive=lambda: None, timeout=30.0)
+    wait_until(answering(f"{base_url}/healthz"), what=f"{base_url}/healthz answers 200", timeout=30.0)
 
 
 def shown(latencies: list[float | None]) -> str:

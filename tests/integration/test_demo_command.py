@@ -20,7 +20,7 @@ import pytest
 
 from shop.cli.demo import _demo_secret_key
 from tests.support.credentials import web_environment
-from tests.support.gateway_process import free_port
+from tests.support.processes import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

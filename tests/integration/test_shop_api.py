@@ -179,7 +179,7 @@ def test_a_collision_between_transactions_is_a_409_asking_to_retry(colliding_app
     assert "send the request again" in response.get_json()["message"]
 
 
-def test_a_database_outage_is_a_503_not_a_500(colliding_app: Flask) -> None:
+def test_a_database_outage_is_a_503_asking_the_client_to_try_again_shortly(colliding_app: Flask) -> None:
     response = colliding_app.test_client().get("/test/collide/outage")
 
     assert response.status_code == 503

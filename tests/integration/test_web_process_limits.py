@@ -9,17 +9,13 @@ holds bounds as large as gunicorn's largest for whatever a differently configure
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.credentials import web_environment
-from tests.support.gateway_process import REPO_ROOT, free_port
-from tests.support.http_probe import wait_until_answering
+from tests.support.processes import Processes, answering, free_port, shop_command
 
 pytestmark = pytest.mark.slow  # starts gunicorn
 
@@ -28,36 +24,17 @@ pytestmark = pytest.mark.slow  # starts gunicorn
 def web_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     directory = tmp_path_factory.mktemp("web-limits")
     port = free_port()
-    log_path = directory / "web.log"
-    environ = {
+    environment = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{directory / 'shop.sqlite3'}",
         "SHOP_TRUSTED_HOSTS": "127.0.0.1,localhost",
         **web_environment(),
     }
-    command = [sys.executable, "-m", "shop", "web", "--port", str(port), "--workers", "1"]
-    with log_path.open("wb") as log_file:
-        popen = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=environ, stdout=log_file, stderr=subprocess.STDOUT
-        )
     url = f"http://127.0.0.1:{port}"
-
-    def check_alive() -> None:
-        if popen.poll() is not None:
-            raise AssertionError(f"shop web exited with {popen.returncode}:\n{_read(log_path)}")
-
-    try:
-        wait_until_answering(
-            [f"{url}/healthz"], check_alive=check_alive, timeout=30, explain=lambda: _read(log_path)
-        )
+    with Processes(directory, environment=environment, stop_seconds=30) as processes:
+        processes.start("web", shop_command("web", "--port", str(port), "--workers", "1"))
+        processes.wait_until(answering(f"{url}/healthz"), what="shop web answers /healthz", timeout=30)
         yield url
-    finally:
-        popen.terminate()
-        popen.wait(timeout=30)
-
-
-def _read(path: Path) -> str:
-    return path.read_text(errors="replace")
 
 
 def test_a_chunked_body_over_the_limit_is_a_json_413(web_url: str) -> None:

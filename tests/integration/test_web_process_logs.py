@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from tests.support.credentials import OPERATOR_KEY
-from tests.support.e2e_processes import ShopProcess
 from tests.support.nginx_proxy import running_shop_web
-from tests.support.postgres_cluster import free_port
+from tests.support.processes import LoggedProcess, free_port
 
 pytestmark = pytest.mark.slow  # starts gunicorn
 
@@ -31,13 +30,13 @@ TIMED_LINE = re.compile(
 
 
 @pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ShopProcess, str]]:
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LoggedProcess, str]]:
     port = free_port()
     with running_shop_web(tmp_path_factory.mktemp("web-logs"), port) as process:
         yield process, f"http://127.0.0.1:{port}"
 
 
-def app_lines(process: ShopProcess, level: str, containing: str) -> list[tuple[str, str, str]]:
+def app_lines(process: LoggedProcess, level: str, containing: str) -> list[tuple[str, str, str]]:
     """The log's lines at ``level`` from the app's loggers that contain ``containing``, as (level, logger,
     message); waits a little for the first one, since the server writes its log as it goes."""
     deadline = time.monotonic() + LOG_PATIENCE_SECONDS
@@ -63,7 +62,7 @@ def sign_in(base_url: str, key: str) -> httpx.Response:
 
 
 def test_an_operator_signing_in_is_logged_once_with_time_level_and_logger(
-    web: tuple[ShopProcess, str],
+    web: tuple[LoggedProcess, str],
 ) -> None:
     process, base_url = web
 
@@ -74,7 +73,7 @@ def test_an_operator_signing_in_is_logged_once_with_time_level_and_logger(
     assert message.startswith("operator signed in with key ") and OPERATOR_KEY not in message
 
 
-def test_a_refused_sign_in_is_a_warning_in_the_same_shape(web: tuple[ShopProcess, str]) -> None:
+def test_a_refused_sign_in_is_a_warning_in_the_same_shape(web: tuple[LoggedProcess, str]) -> None:
     process, base_url = web
 
     assert sign_in(base_url, "WOBBLY-TABLE-not-an-operator-key").status_code == 403
@@ -84,7 +83,7 @@ def test_a_refused_sign_in_is_a_warning_in_the_same_shape(web: tuple[ShopProcess
     assert "WOBBLY-TABLE" not in process.log_text()
 
 
-def test_gunicorns_access_log_keeps_its_own_shape(web: tuple[ShopProcess, str]) -> None:
+def test_gunicorns_access_log_keeps_its_own_shape(web: tuple[LoggedProcess, str]) -> None:
     process, base_url = web
 
     httpx.get(f"{base_url}/healthz?looking-for=CRUNCHY-ARMCHAIR", timeout=10.0)
@@ -99,7 +98,7 @@ def test_gunicorns_access_log_keeps_its_own_shape(web: tuple[ShopProcess, str]) 
     )
 
 
-def test_every_line_of_the_log_has_a_time_and_none_is_written_twice(web: tuple[ShopProcess, str]) -> None:
+def test_every_line_of_the_log_has_a_time_and_none_is_written_twice(web: tuple[LoggedProcess, str]) -> None:
     process, _ = web
 
     printed = [line for line in process.log_text().splitlines() if line.strip()]

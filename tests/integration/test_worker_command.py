@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,8 +24,8 @@ from queue_core._models import task_table, worker_table
 from shop.cli.main import main
 from shop.web.app import create_app
 from tests.support.credentials import web_settings
+from tests.support.processes import REPO_ROOT, LoggedProcess, Processes
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SHOP = Path(sys.executable).parent / "shop"
 PARCEL_REGISTRY = "tests.integration.test_worker_command:parcel_registry"
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) \S+: ")
@@ -43,14 +42,6 @@ def shop(*args: str) -> Result:
     """Run ``shop ARGS`` in this process, for the checks made before the worker touches a database."""
     app = create_app(web_settings("sqlite://"))
     return app.test_cli_runner().invoke(main, list(args))
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 15.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"still not true after {seconds} s: {condition.__doc__}")
-        time.sleep(0.05)
 
 
 def test_worker_with_no_registered_tasks_says_there_is_nothing_to_work_on() -> None:
@@ -102,58 +93,49 @@ def test_worker_help_documents_the_registry_option_for_tests_and_demos() -> None
 
 
 @pytest.fixture
-def worker_log(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "worker.log"
-    yield path
-    if path.exists():
-        print(path.read_text())  # shown by pytest when the test failed
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """Where a test starts its ``shop worker``; stopped when the test ends, its log shown if it failed."""
+    started = Processes(tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+        started.print_logs()  # shown by pytest when the test failed
 
 
-def start_worker(database_url: str, log_path: Path, *args: str) -> subprocess.Popen[bytes]:
+def start_worker(processes: Processes, database_url: str, *args: str) -> LoggedProcess:
     # PYTHONPATH lets the process import this module for --registry; everything else it imports anyway.
     environment = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(REPO_ROOT)}
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [str(SHOP), "worker", "--registry", PARCEL_REGISTRY, *args],
-            env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
+    command = [str(SHOP), "worker", "--registry", PARCEL_REGISTRY, *args]
+    return processes.start("worker", command, environment=environment)
 
 
 @pytest.mark.slow
 def test_worker_process_registers_runs_tasks_and_exits_0_soon_after_sigterm(
-    database_url: str, engine: Engine, worker_log: Path
+    database_url: str, engine: Engine, processes: Processes
 ) -> None:
     with Session(engine) as session, session.begin():
         parcels = [enqueue(session, "weigh-parcel", queue="parcels") for _ in range(3)]
 
-    process = start_worker(database_url, worker_log, "--queues", "parcels", "--concurrency", "2")
-    try:
+    process = start_worker(processes, database_url, "--queues", "parcels", "--concurrency", "2")
 
-        def registered_and_done() -> bool:
-            """the worker is in queue_workers and has weighed every parcel"""
-            with engine.connect() as connection:
-                workers = connection.execute(select(worker_table.c.pid, worker_table.c.concurrency)).all()
-                states = set(
-                    connection.scalars(select(task_table.c.state).where(task_table.c.id.in_(parcels)))
-                )
-            return workers == [(process.pid, 2)] and states == {"succeeded"}
+    def registered_and_done() -> bool:
+        with engine.connect() as connection:
+            workers = connection.execute(select(worker_table.c.pid, worker_table.c.concurrency)).all()
+            states = set(connection.scalars(select(task_table.c.state).where(task_table.c.id.in_(parcels))))
+        return workers == [(process.pid, 2)] and states == {"succeeded"}
 
-        wait_for(registered_and_done)
-        stopping_since = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        exit_code = process.wait(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    processes.wait_until(
+        registered_and_done, what="the worker is in queue_workers and has weighed every parcel", timeout=15
+    )
+    stopping_since = time.monotonic()
+    exit_code = process.stop(signal.SIGTERM, seconds=10)
 
     assert exit_code == 0
     assert time.monotonic() - stopping_since < 5
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(worker_table)) == 0
-    lines = worker_log.read_text().splitlines()
+    lines = process.log_text().splitlines()
     assert lines, "the worker logged nothing"
     assert all(LOG_LINE.match(line) for line in lines), lines
     assert any("running tasks weigh-parcel" in line for line in lines)
@@ -163,14 +145,16 @@ def test_worker_process_registers_runs_tasks_and_exits_0_soon_after_sigterm(
 
 
 @pytest.mark.slow
-def test_worker_process_on_an_unreachable_server_says_how_to_fix_it_in_one_line(worker_log: Path) -> None:
-    process = start_worker("postgresql://clerk:s3cret@127.0.0.1:1/shop", worker_log)
-    exit_code = process.wait(timeout=30)
+def test_worker_process_on_an_unreachable_server_says_how_to_fix_it_in_one_line(
+    processes: Processes,
+) -> None:
+    process = start_worker(processes, "postgresql://clerk:s3cret@127.0.0.1:1/shop")
+    exit_code = process.popen.wait(timeout=30)
 
     assert exit_code == 1
-    last_line = worker_log.read_text().splitlines()[-1]
+    last_line = process.log_text().splitlines()[-1]
     assert last_line.startswith(
         "Error: cannot use the database at postgresql+psycopg://clerk:***@127.0.0.1:1/shop"
     )
     assert "set DATABASE_URL" in last_line
-    assert "Traceback" not in worker_log.read_text()
+    assert "Traceback" not in process.log_text()

@@ -3,9 +3,9 @@
 ``running_shop`` creates a database on a throwaway cluster (``tests.support.postgres_cluster``), migrates it
 with ``shop db upgrade``, starts ``shop gateway`` (its books in an SQLite file of its own, out of reach of
 the database a scenario restarts), ``shop web`` and ``shop worker`` processes on free ports, waits until
-each answers, and on the way out kills every process it started, whatever happened. Each process runs in
-a process group of its own (gunicorn forks), so a kill reaches its children too. Logs go to one file per
-process; ``ShopProcesses.logs_tail`` shows the end of each for a failure message.
+each answers, and on the way out kills every process it started, whatever happened. The processes are
+``tests.support.processes``'s: a process group and a log file each; ``ShopProcesses.logs_tail`` shows the
+end of each log for a failure message.
 
 Nothing here reads the shop's database: a scenario sees the shop the way an operator does, over HTTP and
 through the ``shop`` command.
@@ -16,72 +16,29 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import psycopg
 
 from tests.support.credentials import web_environment
 from tests.support.gateway_requests import GATEWAY_API_KEY, GATEWAY_HEADERS
-from tests.support.http_probe import wait_until_answering
-from tests.support.postgres_cluster import PostgresCluster, free_port
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-START_SECONDS = 60.0
-STOP_SECONDS = 20.0
-
-
-@dataclass
-class ShopProcess:
-    """One started process (the leader of its own process group) and the file it logs to."""
-
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-    log: IO[bytes]
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def is_alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def signal_group(self, signum: signal.Signals) -> None:
-        """Send ``signum`` to the process and every child it forked (gunicorn's workers)."""
-        # Even once the leader has exited, its group lives on while a child does; the group ID cannot be
-        # reused before then, so this never reaches a stranger.
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signum)
-
-    def kill(self) -> None:
-        """SIGKILL the whole group and reap the leader: nothing it started survives."""
-        self.signal_group(signal.SIGKILL)
-        self.popen.wait()
-        self.log.close()
-
-    def stop(self, seconds: float = STOP_SECONDS) -> int:
-        """SIGTERM (a graceful stop), SIGKILL after ``seconds``; returns the exit code."""
-        self.signal_group(signal.SIGTERM)
-        try:
-            code = self.popen.wait(timeout=seconds)
-        except subprocess.TimeoutExpired:
-            self.signal_group(signal.SIGKILL)
-            code = self.popen.wait()
-        self.signal_group(signal.SIGKILL)  # whatever child outlived its leader
-        self.log.close()
-        return code
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+from tests.support.postgres_cluster import PostgresCluster
+from tests.support.processes import (
+    REPO_ROOT,
+    STOP_SECONDS,
+    LoggedProcess,
+    Processes,
+    answering,
+    free_port,
+    shop_command,
+)
 
 
 @dataclass
@@ -128,80 +85,56 @@ class ShopProcesses:
 
     cluster: PostgresCluster
     database_url: str
-    work_dir: Path
-    environment: dict[str, str]
+    processes: Processes  # every process started, those a scenario killed or stopped too, for their logs
     worker_options: WorkerOptions
     web_url: str = ""
     gateway_url: str = ""
-    gateway: ShopProcess | None = None
-    web: ShopProcess | None = None
-    workers: list[ShopProcess] = field(default_factory=list)
-    retired: list[ShopProcess] = field(default_factory=list)  # workers killed or stopped, for their logs
+    gateway: LoggedProcess | None = None
+    web: LoggedProcess | None = None
+    workers: list[LoggedProcess] = field(default_factory=list)  # the ones running
     kills: int = 0
     _started: int = 0
 
     # -- processes -----------------------------------------------------------------------------------
 
-    def start_process(self, name: str, arguments: Sequence[str]) -> ShopProcess:
-        """``python -m shop <arguments>`` in a process group of its own, logging to ``<name>.log``."""
-        log_path = self.work_dir / f"{name}.log"
-        log = log_path.open("wb")
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "shop", *arguments],
-            cwd=REPO_ROOT,
-            env=self.environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return ShopProcess(name, popen, log_path, log)
-
-    def start_worker(self) -> ShopProcess:
+    def start_worker(self) -> LoggedProcess:
         """One more ``shop worker``; it registers and claims on its own, nothing waits for it."""
         self._started += 1
-        worker = self.start_process(f"worker-{self._started}", ["worker", *self.worker_options.arguments()])
+        worker = self.processes.start(
+            f"worker-{self._started}", shop_command("worker", *self.worker_options.arguments())
+        )
         self.workers.append(worker)
         return worker
 
-    def kill_random_worker(self, rng: random.Random) -> ShopProcess:
+    def kill_random_worker(self, rng: random.Random) -> LoggedProcess:
         """SIGKILL one worker chosen at random (no goodbye: its tasks wait for their lease to run out)."""
         victim = rng.choice(self.workers)
         self.workers.remove(victim)
         victim.kill()
-        self.retired.append(victim)
         self.kills += 1
         return victim
 
-    def stop_worker(self, worker: ShopProcess, seconds: float = STOP_SECONDS) -> int:
-        """SIGTERM one worker, as a deploy does, and wait for it; returns its exit code."""
+    def stop_worker(self, worker: LoggedProcess, seconds: float = STOP_SECONDS) -> int:
+        """SIGTERM one worker, as a deploy does, and wait (SIGKILL after ``seconds``); its exit code."""
         self.workers.remove(worker)
-        self.retired.append(worker)
-        return worker.stop(seconds)
-
-    def all_processes(self) -> list[ShopProcess]:
-        return [p for p in [self.gateway, self.web, *self.workers] if p is not None]
+        return worker.stop(seconds=seconds)
 
     def check_alive(self) -> None:
         """Fail at once, with its log, if the gateway, the web server or a worker exited on its own."""
-        for process in self.all_processes():
-            if not process.is_alive():
-                raise AssertionError(
-                    f"{process.name} exited with {process.popen.returncode}:\n{process.log_text()[-3000:]}"
-                )
+        self.processes.check_alive()
 
     def logs_tail(self, characters: int = 2500) -> str:
         """The end of every process's log, for a failure message."""
-        processes = [*self.all_processes(), *self.retired]
-        return "\n".join(f"----- {p.name} ({p.log_path})\n{p.log_text()[-characters:]}" for p in processes)
+        return self.processes.logs(characters)
 
     # -- the command line ----------------------------------------------------------------------------
 
     def shop_command(self, *arguments: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run ``shop <arguments>`` against this shop's database, as an operator would."""
         result = subprocess.run(
-            [sys.executable, "-m", "shop", *arguments],
+            shop_command(*arguments),
             cwd=REPO_ROOT,
-            env=self.environment,
+            env=self.processes.environment,
             capture_output=True,
             text=True,
             timeout=60,
@@ -253,47 +186,47 @@ def running_shop(
     create_database(cluster, database_name)
     web_port, gateway_port = free_port(), free_port()
     database_url = cluster.url(database_name)
-    shop = ShopProcesses(
-        cluster=cluster,
-        database_url=database_url,
-        work_dir=work_dir,
-        environment={
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "GATEWAY_URL": f"http://127.0.0.1:{gateway_port}",
-            "GATEWAY_API_KEY": GATEWAY_API_KEY,  # the gateway requires it, the workers send it
-            "GATEWAY_TIMEOUT_SECONDS": str(gateway_timeout_seconds),
-            "GATEWAY_DATABASE_URL": f"sqlite:///{work_dir / 'gateway.sqlite3'}",
-            "WEB_THREADS": "8",
-            "PYTHONUNBUFFERED": "1",
-            **web_environment(),  # demo mode off: clients present the operator key, as in production
-        },
-        worker_options=worker_options or WorkerOptions(),
-        web_url=f"http://127.0.0.1:{web_port}",
-        gateway_url=f"http://127.0.0.1:{gateway_port}",
-    )
-    try:
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "GATEWAY_URL": f"http://127.0.0.1:{gateway_port}",
+        "GATEWAY_API_KEY": GATEWAY_API_KEY,  # the gateway requires it, the workers send it
+        "GATEWAY_TIMEOUT_SECONDS": str(gateway_timeout_seconds),
+        "GATEWAY_DATABASE_URL": f"sqlite:///{work_dir / 'gateway.sqlite3'}",
+        "WEB_THREADS": "8",
+        "PYTHONUNBUFFERED": "1",
+        **web_environment(),  # demo mode off: clients present the operator key, as in production
+    }
+    with Processes(work_dir, environment=environment, stop_seconds=0) as processes:
+        shop = ShopProcesses(
+            cluster=cluster,
+            database_url=database_url,
+            processes=processes,
+            worker_options=worker_options or WorkerOptions(),
+            web_url=f"http://127.0.0.1:{web_port}",
+            gateway_url=f"http://127.0.0.1:{gateway_port}",
+        )
         shop.shop_command("db", "upgrade")
         gateway_arguments = (gateway_options or GatewayOptions()).arguments()
-        shop.gateway = shop.start_process(
-            "gateway", ["gateway", "--port", str(gateway_port), "--threads", "32", *gateway_arguments]
+        shop.gateway = processes.start(
+            "gateway",
+            shop_command("gateway", "--port", str(gateway_port), "--threads", "32", *gateway_arguments),
         )
-        shop.web = shop.start_process("web", ["web", "--port", str(web_port), "--workers", str(web_workers)])
+        web_arguments = ("web", "--port", str(web_port), "--workers", str(web_workers))
+        shop.web = processes.start("web", shop_command(*web_arguments))
         for _ in range(workers):
             shop.start_worker()
-        wait_until_answering(
-            [f"{shop.gateway_url}/healthz", f"{shop.web_url}/readyz"],
-            check_alive=shop.check_alive,
-            timeout=START_SECONDS,
+        processes.wait_until(
+            answering(f"{shop.gateway_url}/healthz", f"{shop.web_url}/readyz"),
+            what="the gateway and the web app answer",
         )
-        _wait_until_workers_live(shop, workers)
+        # From then on the scenario's clock runs.
+        processes.wait_until(
+            lambda: shop.queue_json("stats")["live_workers"] >= workers,
+            what=f"{workers} workers register",
+            interval=0.3,
+        )
         yield shop
-    except BaseException:
-        print(shop.logs_tail())  # pytest shows it for a failing test only
-        raise
-    finally:
-        for process in shop.all_processes():
-            process.kill()
 
 
 def create_database(cluster: PostgresCluster, name: str) -> None:
@@ -301,16 +234,6 @@ def create_database(cluster: PostgresCluster, name: str) -> None:
     url = cluster.url().replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
-
-
-def _wait_until_workers_live(shop: ShopProcesses, count: int) -> None:
-    """Until ``shop queue stats`` counts ``count`` live workers: from then on the scenario's clock runs."""
-    deadline = time.monotonic() + START_SECONDS
-    while shop.queue_json("stats")["live_workers"] < count:
-        shop.check_alive()
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{count} workers did not register within {START_SECONDS:.0f} s")
-        time.sleep(0.3)
 
 
 def assert_nothing_left_running(shop: ShopProcesses, seconds: float = 20.0) -> None:

@@ -3,23 +3,19 @@
 ``running_shop_web`` migrates an SQLite file and starts ``shop web``; ``running_nginx`` starts the system's
 nginx with ``deploy/nginx.conf`` and ``deploy/nginx-site.conf`` as shipped, except for two lines: where
 it listens and where gunicorn is (free ports on 127.0.0.1). Every file nginx writes stays in the test's
-directory (``-p``), and both processes are killed, with their children, on the way out.
+directory (``-p``). Both are started and killed, with their children, by ``tests.support.processes``.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.credentials import web_environment
-from tests.support.e2e_processes import REPO_ROOT, START_SECONDS, ShopProcess
-from tests.support.http_probe import wait_until_answering
+from tests.support.processes import REPO_ROOT, LoggedProcess, Processes, answering, listening, shop_command
 
 NGINX = Path("/usr/sbin/nginx")
 DEPLOY = REPO_ROOT / "deploy"
@@ -28,23 +24,8 @@ SHIPPED_LISTEN = "listen 8080;"
 SHIPPED_UPSTREAM = "server 127.0.0.1:8000;"
 
 
-def start_logged(name: str, command: list[str], work_dir: Path, environment: dict[str, str]) -> ShopProcess:
-    """``command`` in a process group of its own, logging to ``<work_dir>/<name>.log``."""
-    log_path = work_dir / f"{name}.log"
-    log = log_path.open("wb")
-    popen = subprocess.Popen(
-        command, cwd=REPO_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    return ShopProcess(name, popen, log_path, log)
-
-
-def raise_if_exited(process: ShopProcess) -> None:
-    if not process.is_alive():
-        raise AssertionError(f"{process.name} exited with {process.popen.returncode}:\n{process.log_text()}")
-
-
 @contextmanager
-def running_shop_web(work_dir: Path, port: int, *, workers: int = 1) -> Iterator[ShopProcess]:
+def running_shop_web(work_dir: Path, port: int, *, workers: int = 1) -> Iterator[LoggedProcess]:
     """``shop db upgrade`` then ``shop web`` on an SQLite file, trusting one proxy's X-Forwarded-For."""
     work_dir.mkdir(parents=True, exist_ok=True)
     environment = {
@@ -55,36 +36,11 @@ def running_shop_web(work_dir: Path, port: int, *, workers: int = 1) -> Iterator
         "PYTHONUNBUFFERED": "1",
         **web_environment(),
     }
-    shop = [sys.executable, "-m", "shop"]
-    subprocess.run([*shop, "db", "upgrade"], cwd=REPO_ROOT, env=environment, check=True, timeout=60)
-    web_command = [*shop, "web", "--port", str(port), "--workers", str(workers)]
-    web = start_logged("web", web_command, work_dir, environment)
-    try:
-        wait_until_answering(
-            [f"http://127.0.0.1:{port}/healthz"],
-            check_alive=lambda: raise_if_exited(web),
-            timeout=START_SECONDS,
-            explain=web.log_text,
-        )
+    subprocess.run(shop_command("db", "upgrade"), cwd=REPO_ROOT, env=environment, check=True, timeout=60)
+    with Processes(work_dir, environment=environment, stop_seconds=0) as processes:
+        web = processes.start("web", shop_command("web", "--port", str(port), "--workers", str(workers)))
+        processes.wait_until(answering(f"http://127.0.0.1:{port}/healthz"), what="shop web answers /healthz")
         yield web
-    finally:
-        web.kill()
-
-
-def wait_until_listening(port: int, process: ShopProcess) -> None:
-    """Until ``port`` on 127.0.0.1 accepts connections (nginx answers even while gunicorn is away)."""
-    deadline = time.monotonic() + START_SECONDS
-    while True:
-        raise_if_exited(process)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{process.name} did not listen on {port}:\n{process.log_text()}"
-                ) from None
-            time.sleep(0.1)
 
 
 def site_for_test(listen_port: int, upstream_port: int) -> str:
@@ -101,7 +57,7 @@ def site_for_test(listen_port: int, upstream_port: int) -> str:
 
 
 @contextmanager
-def running_nginx(prefix: Path, port: int, upstream_port: int) -> Iterator[ShopProcess]:
+def running_nginx(prefix: Path, port: int, upstream_port: int) -> Iterator[LoggedProcess]:
     """nginx in the foreground with the shipped configuration, listening on ``port`` in front of gunicorn."""
     prefix.mkdir(parents=True, exist_ok=True)
     (prefix / "nginx.conf").write_text((DEPLOY / "nginx.conf").read_text())
@@ -111,9 +67,7 @@ def running_nginx(prefix: Path, port: int, upstream_port: int) -> Iterator[ShopP
         # nginx started by root runs its workers as "nobody", who may not enter the test's directory.
         directives += " user root;"
     command = [str(NGINX), "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"), "-g", directives]
-    nginx = start_logged("nginx", command, prefix, dict(os.environ))
-    try:
-        wait_until_listening(port, nginx)
+    with Processes(prefix, stop_seconds=0) as processes:
+        nginx = processes.start("nginx", command)
+        processes.wait_until(listening(port), what=f"nginx listens on {port}")
         yield nginx
-    finally:
-        nginx.kill()

@@ -4,10 +4,8 @@ Run one by hand with ``python -m tests.support.worker_process --url URL [--lease
 it logs to stderr and runs ``queue_core.Worker`` on the test handlers of ``tests.support.queue_handlers``
 with settings fast enough for tests (a lease of seconds, heartbeats at a fifth of it, polling every 0.1 s).
 
-``WorkerProcesses`` starts such processes from a test, waits until each has registered in
-``queue_workers``, and on exit kills every one it started, so no test leaves a process behind, even
-when it fails. Each process's stderr goes to a file; ``print_logs`` shows them (pytest prints captured
-output only for failing tests).
+``WorkerProcesses`` starts such processes from a test (with ``tests.support.processes``: a log file
+each, stopped at the end whatever happened) and waits until each has registered in ``queue_workers``.
 """
 
 from __future__ import annotations
@@ -15,27 +13,20 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO, TypeVar
 
 from sqlalchemy import Engine, select
 
 from queue_core import Worker, WorkerSettings
 from queue_core._models import worker_table
 from shop.database import create_engine_from_url
-from tests.support.inprocess import wait_for
+from tests.support.processes import LoggedProcess, Processes
 from tests.support.queue_handlers import registry
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
+STOP_SECONDS = 3.0  # at the end of a test: a worker still inside a slow handler by then is killed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,51 +67,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-@dataclass
-class WorkerProcess:
-    """One started worker process: its Popen, its log file and, once registered, its worker ID."""
+class WorkerProcess(LoggedProcess):
+    """One started worker process; ``worker_id`` once it has registered in ``queue_workers``."""
 
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-    log_file: IO[bytes]
     worker_id: uuid.UUID | None = None
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def log_text(self) -> str:
-        self.log_file.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def send(self, signum: signal.Signals) -> None:
-        """Send a signal, unless the process has already exited."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signum)
 
 
 class WorkerProcesses:
-    """Starts worker processes on one database and guarantees they are all gone afterwards."""
+    """Starts worker processes on one database; ``processes.stop_all()`` stops every one of them."""
 
     def __init__(self, url: str, engine: Engine, log_dir: Path, **defaults: object) -> None:
         self.url = url
         self.engine = engine  # the test's engine: used only to see workers register
-        self.log_dir = log_dir
         self.defaults = defaults
-        self.processes: list[WorkerProcess] = []
-
-    def __enter__(self) -> WorkerProcesses:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop_all()
-        if exc_type is not None:
-            self.print_logs()
+        self.processes = Processes(log_dir, stop_seconds=STOP_SECONDS)
 
     def start(
         self, count: int = 1, *, register_timeout: float = 30.0, **options: object
@@ -136,17 +96,12 @@ class WorkerProcesses:
                 command += [flag, *map(str, value)]
             elif value is not None and value is not False:
                 command += [flag, str(value)]
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         started = []
         for _ in range(count):
-            log_path = self.log_dir / f"worker-{len(self.processes) + 1}.log"
-            log_file = log_path.open("wb")
-            popen = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log_file, stderr=subprocess.STDOUT)
-            process = WorkerProcess(popen, log_path, log_file)
-            self.processes.append(process)
-            started.append(process)
+            name = f"worker-{len(self.processes.started) + 1}"
+            started.append(self.processes.add(WorkerProcess(name, command, self.processes.log_dir)))
         for process in started:
-            process.worker_id = wait_for(
+            process.worker_id = self.processes.wait_until(
                 lambda p=process: self._registered_id(p),  # type: ignore[misc]
                 timeout=register_timeout,
                 what=f"worker process {process.pid} registers in queue_workers",
@@ -154,35 +109,11 @@ class WorkerProcesses:
         return started
 
     def _registered_id(self, process: WorkerProcess) -> uuid.UUID | None:
-        if process.popen.poll() is not None:
-            raise AssertionError(
-                f"worker process {process.pid} exited with {process.popen.returncode}:\n{process.log_text()}"
-            )
         with self.engine.connect() as connection:
             found: uuid.UUID | None = connection.execute(
                 select(worker_table.c.id).where(worker_table.c.pid == process.pid)
             ).scalar_one_or_none()
             return found
-
-    def stop_all(self, timeout: float = 3.0) -> None:
-        """Resume paused processes, ask all to stop, kill whatever is still alive after ``timeout``."""
-        for process in self.processes:
-            process.send(signal.SIGCONT)
-            process.send(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for process in self.processes:
-            try:
-                process.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.popen.kill()
-                process.popen.wait()
-            process.log_file.close()
-
-    def print_logs(self) -> None:
-        """Print every process's log (shown by pytest for failing tests only)."""
-        for process in self.processes:
-            print(f"----- worker process {process.pid} ({process.log_path}) -----")
-            print(process.log_path.read_text(errors="replace") if process.log_path.exists() else "(no log)")
 
 
 if __name__ == "__main__":

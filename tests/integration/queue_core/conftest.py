@@ -29,13 +29,13 @@ def engine(engine: Engine) -> Engine:
 
 @pytest.fixture
 def workers(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[WorkerProcesses]:
-    """Start worker processes on this test's database; all of them are killed when the test ends."""
-    with WorkerProcesses(database_url, engine, tmp_path / "worker-logs") as processes:
-        try:
-            yield processes
-        finally:
-            processes.stop_all()
-            processes.print_logs()  # pytest shows this output only if the test failed
+    """Start worker processes on this test's database; all of them are stopped when the test ends."""
+    started = WorkerProcesses(database_url, engine, tmp_path / "worker-logs")
+    try:
+        yield started
+    finally:
+        started.processes.stop_all()
+        started.processes.print_logs()  # pytest shows this output only if the test failed
 
 
 @pytest.fixture

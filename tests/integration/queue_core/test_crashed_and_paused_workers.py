@@ -1,22 +1,32 @@
 """Promise 3: no stuck and no double-running tasks, proved with real worker processes.
 
 A worker killed with SIGKILL, or paused with SIGSTOP past its lease, loses its task to another worker; the
-task's effect still lands exactly once. A worker that is alive keeps its task however long it runs.
-Workers here use a 2 s lease, so a rescue takes a few seconds.
+task's effect still lands exactly once. A worker that is alive keeps its task however long it runs, even
+when the other workers' leases are shorter than its own (that last test runs workers in threads, each with
+settings of its own). Worker processes here use a 2 s lease, so a rescue takes a few seconds.
 """
 
 from __future__ import annotations
 
 import signal
 import sqlite3
+import threading
 import time
 import uuid
 
 from sqlalchemy import Engine, make_url, select
+from sqlalchemy.orm import Session
 
-from queue_core import task_details
+from queue_core import RunningTask, TaskRegistry, TaskState, enqueue, task_details
 from queue_core._models import worker_table
-from tests.support.inprocess import wait_for
+from tests.support.inprocess import (
+    fast_settings,
+    record_run,
+    running_worker,
+    wait_for,
+    wait_for_state,
+    wait_until_set,
+)
 from tests.support.queue_handlers import effects, enqueue_committed, task_row
 from tests.support.worker_process import WorkerProcess, WorkerProcesses
 
@@ -101,8 +111,7 @@ def test_task_of_a_worker_killed_mid_handler_runs_again_once_after_its_lease(
     task_id = enqueue_committed(engine, "test.record_slowly", {"seconds": 3})
     wait_until_started_by(engine, task_id, killed)
 
-    killed.send(signal.SIGKILL)
-    killed.popen.wait(timeout=10)
+    killed.kill()
     [rescuer] = workers.start(lease=LEASE_SECONDS)
     row = wait_until_finished(engine, task_id)
 
@@ -141,7 +150,7 @@ def test_task_of_a_paused_worker_is_rescued_and_the_late_completion_is_refused(
     assert effect_rows(engine, task_id) == [(rescuer.pid, 2)]
     assert error_types(engine, task_id) == [(1, "queue_core.WorkerLost", paused.worker_id)]
     assert silence >= LEASE_SECONDS
-    assert paused.popen.poll() is None  # it lost the task, not its life: it carries on working
+    assert paused.is_alive()  # it lost the task, not its life: it carries on working
 
 
 def test_live_worker_keeps_a_task_that_runs_three_times_its_lease(
@@ -157,3 +166,36 @@ def test_live_worker_keeps_a_task_that_runs_three_times_its_lease(
     assert attempt == 1
     assert pid in {runner.pid for runner in runners}
     assert error_types(engine, task_id) == []
+
+
+def test_a_worker_with_a_short_lease_never_rescues_a_task_of_a_worker_with_a_long_lease(
+    three_engines: list[Engine],
+) -> None:
+    registry = TaskRegistry()
+    started = threading.Event()
+    attempts: list[int] = []
+
+    @registry.task("weigh-pallet-slowly")
+    def weigh_pallet_slowly(task: RunningTask, session: Session) -> None:
+        attempts.append(task.attempt)
+        started.set()
+        time.sleep(4.0)  # four of the hasty worker's leases
+        record_run(session, task.id, "weigh-pallet-slowly")
+
+    patient = fast_settings(concurrency=1, lease_seconds=6, heartbeat_interval=None)  # beats every 1.2 s
+    hasty = fast_settings(concurrency=1, lease_seconds=1, heartbeat_interval=0.2, maintenance_interval=0.1)
+    patient_engine, hasty_engine, observer = three_engines
+
+    with running_worker(patient_engine, registry, patient) as patient_worker:
+        with Session(observer) as session:
+            task_id = enqueue(session, "weigh-pallet-slowly")
+            session.commit()
+        wait_until_set(started, "the slow handler starting")
+        assert task_row(observer, task_id)["worker_id"] == patient_worker.id
+        with running_worker(hasty_engine, registry, hasty):
+            wait_for_state(observer, task_id, TaskState.SUCCEEDED)
+
+    row = task_row(observer, task_id)
+    assert (row["state"], row["attempts"]) == ("succeeded", 1), row
+    assert attempts == [1]
+    assert error_types(observer, task_id) == []

@@ -1,19 +1,36 @@
-"""Promise 6, graceful shutdown: SIGTERM lets running handlers finish and hands back what never started."""
+"""Promise 6, graceful shutdown: SIGTERM lets running handlers finish and hands back what never started.
+
+A stopping worker keeps heartbeating until its last handler returns, so no other worker takes that task
+for a lost one meanwhile.
+"""
 
 from __future__ import annotations
 
 import signal
+import threading
+import time
 import uuid
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from queue_core import TaskSpec, enqueue_many
+from queue_core import RunningTask, TaskRegistry, TaskSpec, TaskState, enqueue, enqueue_many
 from queue_core._models import task_table as tasks
 from queue_core._models import worker_table as workers_table
-from tests.support.inprocess import wait_for
+from tests.support.inprocess import (
+    fast_settings,
+    handler_runs,
+    record_run,
+    running_worker,
+    task_row,
+    wait_for,
+    wait_for_state,
+    wait_until_set,
+)
 from tests.support.queue_handlers import effects
 from tests.support.worker_process import WorkerProcesses
+
+SLOW_HANDLER_SECONDS = 3.0  # three leases of the workers below
 
 
 def snapshot(engine: Engine) -> dict[uuid.UUID, tuple[str, int, str | None]]:
@@ -51,8 +68,7 @@ def test_sigterm_lets_running_handlers_finish_and_hands_back_buffered_tasks(
     in_flight = {task_id for task_id, (_, _, message) in before.items() if message is not None}
     buffered = {task_id for task_id, (state, _, message) in before.items() if state == "running"} - in_flight
 
-    worker.send(signal.SIGTERM)
-    exit_code = worker.popen.wait(timeout=30)
+    exit_code = worker.stop(signal.SIGTERM, seconds=30)
 
     after = snapshot(engine)
     with engine.connect() as connection:
@@ -71,3 +87,41 @@ def test_sigterm_lets_running_handlers_finish_and_hands_back_buffered_tasks(
     assert not any(state == "running" for state, _, _ in after.values())
     assert worker_rows == []
     assert "2 buffered task(s) handed back" in worker.log_text()
+
+
+def test_a_stopping_worker_keeps_its_running_task_until_the_handler_finishes(
+    three_engines: list[Engine],
+) -> None:
+    registry = TaskRegistry()
+    started = threading.Event()
+    attempts: list[int] = []
+
+    @registry.task("weigh-pallet-slowly")
+    def weigh_pallet_slowly(task: RunningTask, session: Session) -> None:
+        attempts.append(task.attempt)
+        started.set()
+        time.sleep(SLOW_HANDLER_SECONDS)
+        record_run(session, task.id, "weigh-pallet-slowly")
+
+    settings = fast_settings(
+        concurrency=1, lease_seconds=1, heartbeat_interval=0.2, maintenance_interval=0.1, shutdown_grace=5
+    )
+    first_engine, second_engine, observer = three_engines
+
+    with running_worker(first_engine, registry, settings) as stopping:
+        with Session(observer) as session:
+            task_id = enqueue(session, "weigh-pallet-slowly")
+            session.commit()
+        wait_until_set(started, "the slow handler starting")
+        assert task_row(observer, task_id)["worker_id"] == stopping.id
+        with running_worker(second_engine, registry, settings):
+            stopping.stop()  # SIGTERM's handler does exactly this
+            wait_for_state(observer, task_id, TaskState.SUCCEEDED)
+            # The second worker rescues within a lease of silence: give it three leases to (wrongly) do so.
+            finished = time.monotonic()
+            wait_for(lambda: time.monotonic() - finished >= 3.0, what="three leases passing")
+
+    row = task_row(observer, task_id)
+    assert (row["state"], row["attempts"]) == ("succeeded", 1), row
+    assert attempts == [1]
+    assert [r.task_id for r in handler_runs(observer, "weigh-pallet-slowly")] == [task_id]

@@ -1,20 +1,26 @@
-"""Promise 6, limits: per-name concurrency and rate limits hold across all workers, measured from outside."""
+"""Promise 6, limits: per-name concurrency and rate limits hold across all workers, measured from outside.
+
+A claim takes limited and unlimited names together: a backlog of either never starves the other.
+"""
 
 from __future__ import annotations
 
 import math
 import time
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from queue_core import RateLimit, RunningTask, TaskRegistry, TaskState
-from queue_core._models import task_table
+from queue_core import RateLimit, RunningTask, TaskDefinition, TaskRegistry, TaskState
+from queue_core._claims import claim
+from queue_core._models import limit_table, task_table
 from tests.support.inprocess import (
     fast_settings,
     handler_runs,
     record_run,
+    run_until_idle,
     running_workers,
     wait_for_states,
 )
@@ -100,3 +106,80 @@ def test_a_rate_limit_never_lets_more_starts_through_than_its_token_bucket_allow
     # The bucket really throttles: 20 starts with 5 up front and 5 a second take three seconds.
     assert max(starts) - min(starts) >= (20 - limit.count) / limit.tokens_per_second - slack
     assert len(handler_runs(observer, "call-courier")) == 20
+
+
+def test_a_name_with_only_a_concurrency_limit_never_drives_its_tokens_negative(depot: Engine) -> None:
+    registry = TaskRegistry()
+
+    @registry.task("weigh-pallet", concurrency_limit=2)
+    def weigh_pallet(task: RunningTask, session: Session) -> None:
+        record_run(session, task.id, "weigh-pallet")
+
+    with Session(depot) as session:
+        task_ids = [weigh_pallet.enqueue(session) for _ in range(6)]
+        session.commit()
+    run_until_idle(depot, registry, fast_settings(concurrency=2))
+
+    wait_for_states(depot, task_ids, TaskState.SUCCEEDED)
+    with depot.connect() as connection:
+        tokens = connection.scalar(select(limit_table.c.tokens).where(limit_table.c.name == "weigh-pallet"))
+    # The token bucket is a rate limit's; a name without one leaves it alone.
+    assert tokens is None or tokens >= 0, tokens
+
+
+# -- what one claim takes --------------------------------------------------------------------------------
+
+
+def names_in_one_claim(
+    engine: Engine, registry: TaskRegistry, backlog: dict[TaskDefinition, int], *, limit: int
+) -> list[str]:
+    """Enqueue ``backlog`` (task -> how many), then claim once as a worker would; the claimed names."""
+    with Session(engine) as session:
+        for definition, count in backlog.items():
+            for _ in range(count):
+                definition.enqueue(session)
+        session.commit()
+    claimed = claim(
+        engine,
+        worker_id=uuid.uuid4(),
+        lease_token=uuid.uuid4(),
+        queues=registry.queues(),
+        options={d.name: d.options for d in registry.definitions},
+        limit=limit,
+    )
+    return [task.name for task in claimed]
+
+
+def test_a_limited_name_gets_into_the_first_claim_despite_a_large_unlimited_backlog(depot: Engine) -> None:
+    registry = TaskRegistry()
+
+    @registry.task("sweep-floor")
+    def sweep_floor(task: RunningTask, session: Session) -> None:
+        """Plenty of these are waiting."""
+
+    @registry.task("call-forklift", concurrency_limit=1)
+    def call_forklift(task: RunningTask, session: Session) -> None:
+        """Only one at a time, across all workers."""
+
+    names = names_in_one_claim(depot, registry, {sweep_floor: 200, call_forklift: 2}, limit=50)
+
+    assert names.count("call-forklift") == 1, names
+    assert len(names) == 50
+
+
+def test_a_backlog_of_a_limited_name_leaves_room_for_unlimited_names(depot: Engine) -> None:
+    # Limited names are claimed first; a limit above the claim's size must not let them fill all of it.
+    registry = TaskRegistry()
+
+    @registry.task("restock-shelf", concurrency_limit=100)
+    def restock_shelf(task: RunningTask, session: Session) -> None:
+        """Plenty of these are waiting, and the limit allows them all."""
+
+    @registry.task("fire-drill", priority=10)
+    def fire_drill(task: RunningTask, session: Session) -> None:
+        """Urgent, unlimited."""
+
+    names = names_in_one_claim(depot, registry, {restock_shelf: 200, fire_drill: 3}, limit=8)
+
+    assert names.count("fire-drill") == 3, names
+    assert len(names) == 8

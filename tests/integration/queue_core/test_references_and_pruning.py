@@ -26,6 +26,7 @@ from queue_core import (
     repair_dangling,
 )
 from queue_core._ids import new_task_id
+from queue_core._maintenance import expire_overdue
 from tests.support.inprocess import (
     DEADLINE_SECONDS,
     Crate,
@@ -37,6 +38,8 @@ from tests.support.inprocess import (
     run_until_idle,
     running_worker,
     task_exists,
+    task_row,
+    wait_for,
     wait_for_state,
     wait_until_set,
 )
@@ -140,6 +143,54 @@ def test_a_kept_task_is_pruned_once_nothing_points_at_it(depot: Engine) -> None:
     with depot.begin() as connection:
         assert prune(connection, registry.references, older_than_seconds=RETENTION_SECONDS).deleted == 1
     assert not task_exists(depot, task_id)
+
+
+def test_set_null_pruning_keeps_pointers_at_unsuccessful_tasks_and_nulls_those_at_succeeded_ones(
+    depot: Engine,
+) -> None:
+    registry = depot_registry()
+    unpack, jam, vanish = (registry.get(name) for name in ("unpack-crate", "jam-crate", "vanish-crate"))
+    with Session(depot) as session:
+        ids = {
+            "succeeded": unpack.enqueue(session),
+            "dead": jam.enqueue(session),
+            "discarded": vanish.enqueue(session),
+            "cancelled": unpack.enqueue(session, delay=3600),
+            "expired": enqueue(session, "unpack-crate", delay=3600, expires_in=0.1),
+        }
+        session.commit()
+        cancel(session, ids["cancelled"])
+        for number, (label, task_id) in enumerate(ids.items(), start=1):
+            session.add(Sticker(id=number, label=label.upper(), print_task_id=task_id))
+        session.commit()
+    run_until_idle(depot, registry)
+
+    def expired() -> bool:
+        with depot.begin() as connection:
+            expire_overdue(connection)
+        return task_row(depot, ids["expired"])["state"] == TaskState.EXPIRED.value
+
+    wait_for(expired, what="the sticker's task expiring")
+    for label, task_id in ids.items():
+        assert task_row(depot, task_id)["state"] == label
+    backdate_finished(depot, list(ids.values()), seconds=2 * RETENTION_SECONDS)
+
+    while True:
+        with depot.begin() as connection:
+            if not prune(connection, registry.references, older_than_seconds=RETENTION_SECONDS).deleted:
+                break
+
+    # Nulling a pointer at a task that never succeeded would hide the work that never happened.
+    unsuccessful = {label: task_id for label, task_id in ids.items() if label != "succeeded"}
+    with Session(depot) as session:
+        pointers = {s.label.lower(): s.print_task_id for s in session.scalars(select(Sticker))}
+        dangling = find_dangling(session, registry.references)
+    assert pointers == {"succeeded": None, **unsuccessful}
+    assert not task_exists(depot, ids["succeeded"])
+    assert all(task_exists(depot, task_id) for task_id in unsuccessful.values())
+    assert {(d.task_id, d.task_state) for d in dangling} == {
+        (task_id, label) for label, task_id in unsuccessful.items()
+    }
 
 
 # -- dangling references ---------------------------------------------------------------------------------
