@@ -15,7 +15,6 @@ expired, cancelled by hand, discarded, or pruned) would otherwise stay ``screeni
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,16 +23,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from orders import fraud, screening, stock
 from orders.models import Order, OrderState
-from queue_core import (
-    UNSUCCESSFUL_STATES,
-    DanglingReference,
-    Discard,
-    RetryPolicy,
-    RunningTask,
-    TaskRegistry,
-    TaskState,
-    states_of,
-)
+from queue_core import DanglingReference, Discard, RetryPolicy, RunningTask, TaskRegistry
 
 registry = TaskRegistry()
 
@@ -90,31 +80,16 @@ def _repair(
 
     An order still screening cannot pass without that step: it is rejected with a reason naming the
     step and the task's state, its other step is stopped and its stock released. An order that moved on
-    only loses its stale pointer. Each row is locked, then its task's state read again: a task that an
-    operator re-queued after the search found it (pending, running or succeeded again) keeps its order.
+    only loses its stale pointer. (``repair_dangling`` hands the rows over locked, still pointing at
+    the task, and the task still dead: an order whose task was re-queued meanwhile is not among them.)
     """
     for reference in dangling:
-        order_id: uuid.UUID = reference.primary_key["id"]
-        order = session.scalars(
-            select(Order)
-            .where(Order.id == order_id, column == reference.task_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).one_or_none()
-        if order is None:
-            continue  # it moved on between being found and being locked
-        if not _is_dead(states_of(session, [reference.task_id]).get(reference.task_id)):
-            continue  # re-queued since it was reported: live again, and the order still needs it
+        order = session.get_one(Order, reference.primary_key["id"])
         setattr(order, column.key, None)
         if order.order_state is OrderState.SCREENING:
             task_state = reference.task_state or "missing"
             reason = f"{step} did not complete: task {reference.task_id} is {task_state}"
             screening.reject(session, order, reason)
-
-
-def _is_dead(state: TaskState | None) -> bool:
-    """Missing (None) or unsuccessful: the task will never finish its step."""
-    return state is None or state in UNSUCCESSFUL_STATES
 
 
 def repair_fraud_check(session: Session, dangling: Sequence[DanglingReference]) -> None:

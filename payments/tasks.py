@@ -26,18 +26,10 @@ from payments.gateway_client import (
     GatewayRejected,
 )
 from payments.models import Payment, PaymentState
-from queue_core import (
-    UNSUCCESSFUL_STATES,
-    DanglingReference,
-    Discard,
-    RetryPolicy,
-    RunningTask,
-    TaskRegistry,
-    TaskState,
-    states_of,
-)
+from queue_core import DanglingReference, Discard, RetryPolicy, RunningTask, TaskRegistry
 
-GATEWAY_KEY = "payment_gateway"  # Session.info key under which the composition root puts its GatewayClient
+# The Session.info key the handlers read the gateway client from; shop/bootstrap.py fills it.
+GATEWAY_KEY = "payment_gateway"
 
 registry = TaskRegistry()
 
@@ -144,12 +136,11 @@ def repair_charge_references(session: Session, dangling: Sequence[DanglingRefere
 
     This is the last-attempt path for attempts that never reached it (the worker was killed on the last
     attempt, the task was cancelled by hand, a bug kept raising): an exhausted retry budget leaves the
-    payment visibly failed and its key voided, never stuck.
+    payment visibly failed and its key voided, never stuck. ``repair_dangling`` hands each payment over
+    locked, still pointing at the task, and the task still dead.
     """
     for reference in dangling:
-        payment = _locked_if_still_pointing(session, reference)
-        if payment is None:
-            continue
+        payment = session.get_one(Payment, reference.primary_key["id"])
         if payment.payment_state is PaymentState.PENDING:
             task_state = reference.task_state or "missing"
             give_up(session, payment, f"charge task {reference.task_id} ended {task_state} without an answer")
@@ -160,33 +151,11 @@ def repair_charge_references(session: Session, dangling: Sequence[DanglingRefere
 def repair_refund_references(session: Session, dangling: Sequence[DanglingReference]) -> None:
     """A payment whose refund task died gets a fresh one: a refund (or void) must eventually happen."""
     for reference in dangling:
-        payment = _locked_if_still_pointing(session, reference)
-        if payment is not None:
-            payment.refund_task_id = refund_payment.enqueue(session)
+        session.get_one(Payment, reference.primary_key["id"]).refund_task_id = refund_payment.enqueue(session)
 
 
 registry.track_reference(Payment.processing_task_id, repair=repair_charge_references)
 registry.track_reference(Payment.refund_task_id, repair=repair_refund_references)
-
-
-def _locked_if_still_pointing(session: Session, reference: DanglingReference) -> Payment | None:
-    """The payment, locked, if it still points at the reported task and that task is still dead.
-
-    The search that found the row ran before this lock: since then a handler may have moved the payment
-    on, or an operator may have re-queued the dead task (it is pending, running or even succeeded again).
-    Either way the row is not this repair's to touch any more, so it is read again, after the lock.
-    """
-    payment = session.get(Payment, reference.primary_key["id"], with_for_update=True, populate_existing=True)
-    if payment is None or getattr(payment, reference.column) != reference.task_id:
-        return None
-    if not _is_dead(states_of(session, [reference.task_id]).get(reference.task_id)):
-        return None
-    return payment
-
-
-def _is_dead(state: TaskState | None) -> bool:
-    """Missing (None) or unsuccessful: the task will never answer for this payment."""
-    return state is None or state in UNSUCCESSFUL_STATES
 
 
 def _failed(payment: Payment) -> events.PaymentFailed:

@@ -16,16 +16,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_core import (
-    UNSUCCESSFUL_STATES,
-    DanglingReference,
-    OnPrune,
-    RetryPolicy,
-    RunningTask,
-    TaskRegistry,
-    TaskState,
-    states_of,
-)
+from queue_core import DanglingReference, OnPrune, RetryPolicy, RunningTask, TaskRegistry
 from shipping import carrier, events, services
 from shipping.models import Shipment, ShipmentState
 
@@ -89,31 +80,15 @@ def repair_batches(session: Session, dangling: Sequence[DanglingReference]) -> N
 
     A shipment still ``in_batch`` goes back to ``ready`` with its pointer cleared, so the next dispatch
     takes it. A dispatched or cancelled one only loses the pointer (a record of a batch that no longer
-    exists). Each row is locked and its task's state read again first: a dead task re-queued since it
-    was reported is live again and keeps its shipments.
+    exists). ``repair_dangling`` hands each shipment over locked, still in the batch, and the batch's task
+    still dead: one re-queued since it was reported keeps its shipments.
     """
-    task_ids = {reference.task_id for reference in dangling}
-    shipment_ids = [reference.primary_key["id"] for reference in dangling]
-    shipments = session.scalars(
-        select(Shipment)
-        .where(Shipment.id.in_(shipment_ids), Shipment.shipping_task_id.in_(task_ids))
-        .order_by(Shipment.id)
-        .with_for_update()
-    ).all()
-    states = states_of(session, task_ids)
-    for shipment in shipments:
-        assert shipment.shipping_task_id is not None  # selected by it
-        if not _is_dead(states.get(shipment.shipping_task_id)):
-            continue
+    for reference in dangling:
+        shipment = session.get_one(Shipment, reference.primary_key["id"])
         if shipment.shipment_state is ShipmentState.IN_BATCH:
             shipment.return_to_ready()
         else:
             shipment.forget_batch()
-
-
-def _is_dead(state: TaskState | None) -> bool:
-    """Missing (None) or unsuccessful: the task will never send its batch."""
-    return state is None or state in UNSUCCESSFUL_STATES
 
 
 registry.track_reference(Shipment.shipping_task_id, on_prune=OnPrune.SET_NULL, repair=repair_batches)

@@ -21,6 +21,7 @@ from queue_core import (
 from shipping.events import ShipmentDispatched
 from shipping.models import ShipmentState
 from shipping.tasks import registry as shipping_registry
+from shop.bootstrap import session_info
 from tests.integration.shipping.conftest import dispatch, load, ready_shipments
 from tests.support.domain import EventRecorder
 from tests.support.inprocess import backdate_finished, run_until_idle, task_exists
@@ -66,7 +67,9 @@ def test_a_retried_manifest_task_books_the_same_manifest_and_tracking_numbers(
     reactions = FailingReactions(failures=1)
     assert task_id is not None
 
-    run_until_idle(engine, with_manifest_retries(manual_registry, 3), session_info={"reactions": reactions})
+    run_until_idle(
+        engine, with_manifest_retries(manual_registry, 3), session_info=session_info(react=reactions)
+    )
 
     with engine.connect() as connection:
         assert state_of(connection, task_id) is TaskState.SUCCEEDED
@@ -86,7 +89,9 @@ def test_a_dead_manifest_tasks_shipments_are_repaired_to_ready_and_shipped_by_th
     dead_task = dispatch(engine, recorder)
     assert dead_task is not None
     run_until_idle(
-        engine, with_manifest_retries(manual_registry, 1), session_info={"reactions": FailingReactions(9)}
+        engine,
+        with_manifest_retries(manual_registry, 1),
+        session_info=session_info(react=FailingReactions(9)),
     )
     with engine.connect() as connection:
         assert state_of(connection, dead_task) is TaskState.DEAD
@@ -99,7 +104,7 @@ def test_a_dead_manifest_tasks_shipments_are_repaired_to_ready_and_shipped_by_th
     assert {s.shipping_task_id for s in repaired} == {None}
 
     next_batch = dispatch(engine, recorder)
-    run_until_idle(engine, manual_registry, session_info={"reactions": recorder})
+    run_until_idle(engine, manual_registry, session_info=session_info(react=recorder))
 
     shipped = load(engine, shipment_ids)
     assert {s.shipment_state for s in shipped} == {ShipmentState.DISPATCHED}
@@ -127,7 +132,7 @@ def test_repair_only_forgets_the_batch_of_a_dispatched_shipment_whose_task_is_go
     shipment_ids = ready_shipments(engine, recorder, 2)
     task_id = dispatch(engine, recorder)
     assert task_id is not None
-    run_until_idle(engine, manual_registry, session_info={"reactions": recorder})
+    run_until_idle(engine, manual_registry, session_info=session_info(react=recorder))
     backdate_finished(engine, [task_id], RETENTION_SECONDS * 2)
     with engine.begin() as connection:  # pruned by something that did not know the column: a dangling row
         assert prune(connection, [], older_than_seconds=RETENTION_SECONDS).deleted == 1
@@ -154,10 +159,8 @@ def test_repair_leaves_a_batch_whose_dead_task_was_requeued_in_the_meantime(
     with engine.begin() as connection:
         requeue(connection, task_id)
 
-    [reference] = manual_registry.references
-    assert reference.repair is not None
     with Session(engine) as session, session.begin():
-        reference.repair(session, reported)
+        repair_dangling(session, manual_registry.references, reported)
 
     assert {s.shipment_state for s in load(engine, shipment_ids)} == {ShipmentState.IN_BATCH}
     assert {s.shipping_task_id for s in load(engine, shipment_ids)} == {task_id}
@@ -169,7 +172,7 @@ def test_pruning_a_sent_manifest_task_nulls_the_batch_pointer_and_keeps_the_ship
     shipment_ids = ready_shipments(engine, recorder, 3)
     task_id = dispatch(engine, recorder)
     assert task_id is not None
-    run_until_idle(engine, manual_registry, session_info={"reactions": recorder})
+    run_until_idle(engine, manual_registry, session_info=session_info(react=recorder))
 
     with engine.begin() as connection:  # still within retention: nothing to prune
         assert (
