@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from flask import current_app
 from flask_smorest import Blueprint, abort
 from marshmallow import RAISE
 from sqlalchemy.orm import Session
@@ -33,16 +32,11 @@ from orders.schemas import (
     PlaceOrderIn,
     ProductOut,
 )
+from request_session import db
 
 T = TypeVar("T")
 
 blp = Blueprint("orders", __name__, url_prefix="/api", description="orders")
-
-
-def db() -> Session:
-    """This request's session: opened by the composition root with its reactions wired, closed after."""
-    session: Session = current_app.extensions["db_session"]()
-    return session
 
 
 @blp.post("/orders")

@@ -9,7 +9,7 @@ stayed unreachable or refused the request) and ``PaymentRefunded``.
 
 Consumes nothing directly; the composition root calls ``services.request_payment`` when an order is
 ready for payment and ``services.cancel_payment_for_order`` when one is cancelled, and puts the gateway
-client in ``session.info["payment_gateway"]`` for the handlers (``tasks.gateway``). Talks to the payment
+client in ``session.info[tasks.GATEWAY_KEY]`` for the handlers (``tasks.gateway``). Talks to the payment
 provider over HTTP only (``payments.gateway_client``).
 
 Guarantees, each proved in tests/integration/payments/ against the real gateway simulator's ledger: a

@@ -9,23 +9,16 @@ from __future__ import annotations
 import uuid
 from typing import Any, NoReturn
 
-from flask import current_app
 from flask_smorest import Blueprint, abort
 from marshmallow import RAISE
-from sqlalchemy.orm import Session
 
 from queue_core import TaskNotFoundError, state_of
+from request_session import db
 from shipping import services
 from shipping.models import Shipment
 from shipping.schemas import BatchSchema, ShipmentListQuerySchema, ShipmentPageSchema, ShipmentSchema
 
 blp = Blueprint("shipping", __name__, url_prefix="/api", description="shipping")
-
-
-def db() -> Session:
-    """This request's session: opened by the composition root with its reactions wired, closed after."""
-    session: Session = current_app.extensions["db_session"]()
-    return session
 
 
 @blp.get("/shipments")
