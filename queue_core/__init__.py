@@ -42,7 +42,15 @@ Call ``configure_engine`` on the engine first; run workers with ``Worker(engine,
 
 from queue_core._claims import ClaimedTask
 from queue_core._clock import UtcDateTime
-from queue_core._control import TaskNotFoundError, cancel, requeue, state_of, states_of
+from queue_core._control import (
+    TaskNotFoundError,
+    TaskPointer,
+    cancel,
+    requeue,
+    state_of,
+    states_of,
+    task_pointers,
+)
 from queue_core._engine import configure_engine
 from queue_core._enqueue import TaskSpec, enqueue, enqueue_many
 from queue_core._ids import uuid7
@@ -96,6 +104,7 @@ __all__ = [
     "TaskDefinition",
     "TaskDetails",
     "TaskNotFoundError",
+    "TaskPointer",
     "TaskReference",
     "TaskRegistry",
     "TaskSpec",
@@ -118,5 +127,6 @@ __all__ = [
     "state_of",
     "states_of",
     "task_details",
+    "task_pointers",
     "uuid7",
 ]

@@ -4,7 +4,7 @@ The composition root opens one session per request (``shop.web.database``: its r
 of the wiring come from ``shop.bootstrap``) and registers the request-scoped factory here with
 ``init_app``; every view, in a context's API or in the shop's pages, calls ``db()``. This is a package
 of its own, at the bottom beside ``queue_core``, because the contexts may import neither the shop nor
-each other, and it knows none of them (docs/adr/0008-one-session-getter-below-the-contexts.md).
+each other, and it knows none of them (docs/adr/0008-the-shop-wired-in-one-place.md).
 """
 
 from __future__ import annotations
