@@ -10,7 +10,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 PORT ?= 8000
 GATEWAY_PORT ?= 8001
 # The packages that exist so far; the bounded contexts join the checks as they arrive.
-PACKAGES := $(wildcard queue_core shop orders payments shipping gateway_simulator benchmarks request_session)
+PACKAGES := $(wildcard queue_core shop orders payments shipping gateway_simulator benchmarks examples request_session)
 
 .PHONY: help venv demo lint format test e2e browser screenshots bench clean
 
@@ -59,5 +59,5 @@ bench: $(BENCH_STAMP) ## Measure queue_core beside other PostgreSQL queues (see 
 	$(PYTHON) -m benchmarks.writing_handlers
 
 clean: ## Remove caches and build output (keeps .venv and var/)
-	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info distributions/*/build distributions/*/*.egg-info
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

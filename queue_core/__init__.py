@@ -37,7 +37,8 @@ real PostgreSQL (tests/integration/queue_core/):
 10. Two backends, one API. PostgreSQL for production; SQLite for an embedded demo, with polling instead
     of LISTEN/NOTIFY and one writer at a time instead of SKIP LOCKED.
 
-Call ``configure_engine`` on the engine first; run workers with ``Worker(engine, registry).run()``.
+Call ``configure_engine`` on the engine first; create the tables with ``create_tables(engine)`` (or the
+Alembic revisions in ``queue_core/migrations``); run workers with ``Worker(engine, registry).run()``.
 """
 
 from queue_core._claims import ClaimedTask
@@ -50,6 +51,17 @@ from queue_core._control import (
     state_of,
     states_of,
     task_pointers,
+)
+from queue_core._dashboard import (
+    InFlightTask,
+    MinuteBucket,
+    TaskCounts,
+    Throughput,
+    WorkerInfo,
+    find_worker,
+    live_workers,
+    task_counts,
+    throughput,
 )
 from queue_core._engine import configure_engine
 from queue_core._enqueue import TaskSpec, enqueue, enqueue_many
@@ -78,8 +90,10 @@ from queue_core._references import (
 from queue_core._registry import RateLimit, Schedule, TaskDefinition, TaskRegistry
 from queue_core._retry import RetryPolicy
 from queue_core._running_task import RunningTask
+from queue_core._schema import create_tables
 from queue_core._states import FINISHED_STATES, RETRYABLE_STATES, UNSUCCESSFUL_STATES, TaskState
-from queue_core._worker import Worker, WorkerSettings
+from queue_core._worker import Worker
+from queue_core._worker_settings import WorkerSettings
 
 __all__ = [
     "FINISHED_STATES",
@@ -91,7 +105,9 @@ __all__ = [
     "ClaimedTask",
     "DanglingReference",
     "Discard",
+    "InFlightTask",
     "LeaseLost",
+    "MinuteBucket",
     "OnPrune",
     "PruneResult",
     "QueueBase",
@@ -101,6 +117,7 @@ __all__ = [
     "RetryPolicy",
     "RunningTask",
     "Schedule",
+    "TaskCounts",
     "TaskDefinition",
     "TaskDetails",
     "TaskNotFoundError",
@@ -109,16 +126,21 @@ __all__ = [
     "TaskRegistry",
     "TaskSpec",
     "TaskState",
+    "Throughput",
     "UtcDateTime",
     "Worker",
+    "WorkerInfo",
     "WorkerSettings",
     "backlog",
     "cancel",
     "configure_engine",
+    "create_tables",
     "enqueue",
     "enqueue_many",
     "find_dangling",
+    "find_worker",
     "list_tasks",
+    "live_workers",
     "prune",
     "queue_stats",
     "referencing_rows",
@@ -126,7 +148,9 @@ __all__ = [
     "requeue",
     "state_of",
     "states_of",
+    "task_counts",
     "task_details",
     "task_pointers",
+    "throughput",
     "uuid7",
 ]

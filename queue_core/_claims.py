@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from queue_core._clock import db_now
@@ -269,4 +269,21 @@ def _claimed(row: Any) -> ClaimedTask:
         started_at=row.started_at,
         lease_token=row.lease_token,
         cancel_requested=row.cancel_requested,
+    )
+
+
+def unclaim(connection: Connection, which: ColumnElement[bool]) -> None:
+    """Put running tasks matching ``which`` back to ``pending`` as if never claimed: the attempt the
+    claim counted is taken back. For tasks claimed but never started (a failed claim, a worker's buffer
+    at shutdown); a task whose handler ran is handed back with its attempt counted instead."""
+    connection.execute(
+        update(tasks)
+        .where(which, tasks.c.state == TaskState.RUNNING.value)
+        .values(
+            state=TaskState.PENDING.value,
+            attempts=tasks.c.attempts - 1,
+            worker_id=None,
+            lease_token=None,
+            started_at=None,
+        )
     )

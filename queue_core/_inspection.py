@@ -1,6 +1,9 @@
 """Reading the queue: counts, ages, throughput, latency, and one task in full.
 
 Everything here is a plain query a reader can run in psql as well; nothing is cached or kept in memory.
+``queue_stats`` counts every task, so its cost grows with the history: a command line asks it once. What a
+dashboard polls every few seconds is in ``_dashboard`` (``task_counts``, ``throughput``, ``live_workers``),
+whose cost does not.
 """
 
 from __future__ import annotations
@@ -64,7 +67,11 @@ def backlog(session: Session | Connection) -> Backlog:
 
 
 def queue_stats(session: Session | Connection, window_seconds: float = 60.0) -> QueueStats:
-    """Counts by state and queue, the age of the oldest due task, throughput and pickup latency."""
+    """Counts by state and queue, the age of the oldest due task, throughput and pickup latency.
+
+    Exact over the whole table, so it reads every task (a sequential scan): right for ``shop queue stats``,
+    wrong for a page that polls. Poll ``task_counts`` and ``throughput`` instead.
+    """
     by_queue: dict[str, dict[str, int]] = {}
     by_state: dict[str, int] = {state.value: 0 for state in TaskState}
     for queue, state, count in session.execute(
@@ -131,7 +138,11 @@ def list_tasks(
     name: str | None = None,
     limit: int = 50,
 ) -> list[TaskSummary]:
-    """Newest first, filtered by state, queue and name."""
+    """Newest first, filtered by state, queue and name.
+
+    ``state="dead"`` walks the partial index of dead tasks, so a dashboard's dead list reads ``limit`` rows;
+    other filters sort every matching task by creation time.
+    """
     query = select(
         tasks.c.id,
         tasks.c.name,

@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING
 
-import psycopg
 from sqlalchemy import Engine
 
 from queue_core._enqueue import NOTIFY_CHANNEL
+
+if TYPE_CHECKING:
+    import psycopg
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,8 @@ class NotificationListener(threading.Thread):
         self.connected = threading.Event()
 
     def run(self) -> None:
+        import psycopg  # imported here: only PostgreSQL workers listen, and SQLite needs no psycopg
+
         backoff = 0.1
         while not self._stopping.is_set():
             try:

@@ -102,12 +102,21 @@ class Task(QueueBase):
             postgresql_where=text("state = 'running'"),
             sqlite_where=text("state = 'running'"),
         ),
-        # Pruning walks finished rows oldest first.
+        # Pruning walks finished rows oldest first; inspection reads the recently finished ones.
         Index(
             "ix_queue_tasks_finished",
             "finished_at",
             postgresql_where=text(f"state IN ({_FINISHED_LIST})"),
             sqlite_where=text(f"state IN ({_FINISHED_LIST})"),
+        ),
+        # Dead tasks, newest first: a dashboard's "dead tasks" list (``list_tasks(state="dead")``) reads
+        # its first rows however long the history of other finished tasks grows.
+        Index(
+            "ix_queue_tasks_dead",
+            "created_at",
+            "id",
+            postgresql_where=text("state = 'dead'"),
+            sqlite_where=text("state = 'dead'"),
         ),
         Index(
             "ix_queue_tasks_expiring",

@@ -2,8 +2,9 @@
 
 Threads, all in one process:
 - the main thread claims tasks into a local buffer whenever there is room, waking on NOTIFY or polling;
-- ``concurrency`` runner threads take tasks from the buffer and run them (``execution.TaskRunner``);
-- the heartbeat thread refreshes this worker's row in ``queue_workers`` every ``heartbeat_interval``:
+- ``concurrency`` runner threads take tasks from the buffer and run them (``_execution.TaskRunner``);
+- the heartbeat thread refreshes this worker's row in ``queue_workers`` every ``heartbeat_interval``
+  (``_heartbeat.py``):
   that row is what keeps the worker's tasks its own, however long a handler runs. It also delivers
   cancellation requests to running handlers, and releases any task the worker holds in the database but
   no longer in memory (after a commit that failed because the database went away);
@@ -11,7 +12,7 @@ Threads, all in one process:
   enqueues periodic ticks and prunes old finished tasks.
 
 The worker's own writes (claims, heartbeats, maintenance) go through a small engine of its own whose
-PostgreSQL connections commit without waiting for the disk (``engine.bookkeeping_engine``); handlers' work
+PostgreSQL connections commit without waiting for the disk (``_engine.bookkeeping_engine``); handlers' work
 and its completion commit on the application's engine, synchronously.
 
 SIGTERM (or ``stop()``) stops claiming, hands back buffered tasks that have not started, lets running
@@ -22,86 +23,30 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import queue as local_queue
 import signal
-import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from queue_core._claims import ClaimedTask, claim
-from queue_core._clock import db_now
+from queue_core._claims import ClaimedTask, claim, unclaim
 from queue_core._engine import bookkeeping_engine
 from queue_core._execution import TaskRunner
+from queue_core._heartbeat import Holdings, beat, register, unregister
 from queue_core._listener import NotificationListener
-from queue_core._maintenance import (
-    GIVEN_UP,
-    expire_overdue,
-    forget_dead_workers,
-    hand_back,
-    prune,
-    rescue_abandoned,
-)
+from queue_core._maintenance import expire_overdue, forget_dead_workers, prune, rescue_abandoned
 from queue_core._models import task_table as tasks
-from queue_core._models import worker_table as workers
 from queue_core._periodic import enqueue_due_ticks
 from queue_core._registry import TaskRegistry
-from queue_core._states import TaskState
+from queue_core._worker_settings import WorkerSettings, WorkerStats
 
 log = logging.getLogger(__name__)
-# A claimed task that never started goes back as if it had never been claimed.
-UNCLAIMED = {
-    "state": TaskState.PENDING.value,
-    "attempts": tasks.c.attempts - 1,
-    "worker_id": None,
-    "lease_token": None,
-    "started_at": None,
-}
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    """How a worker behaves. The defaults suit tasks that call other services; see docs/performance.md."""
-
-    queues: Sequence[str] | None = None  # None: every queue the registry's tasks use
-    concurrency: int = 4  # runner threads
-    prefetch: int | None = None  # tasks held in the local buffer; default 2 x concurrency
-    group_size: int = 50  # most tasks sharing one commit
-    group_window: float = 0.05  # seconds a commit group stays open collecting tasks
-    lease_seconds: float = 30.0  # silence after which a worker's tasks are rescued
-    heartbeat_interval: float | None = None  # default lease_seconds / 5
-    poll_interval: float = 1.0  # claim this often even without a notification
-    maintenance_interval: float = 1.0
-    prune_after_seconds: float | None = None  # None: this worker does not prune
-    prune_every_seconds: float = 60.0
-    shutdown_grace: float = 30.0
-    listen: bool = True  # LISTEN/NOTIFY on PostgreSQL
-
-    @property
-    def buffer_size(self) -> int:
-        return self.prefetch if self.prefetch is not None else 2 * self.concurrency
-
-    @property
-    def heartbeat_every(self) -> float:
-        return self.heartbeat_interval if self.heartbeat_interval is not None else self.lease_seconds / 5
-
-
-@dataclass
-class WorkerStats:
-    """Counters for logs and tests."""
-
-    claimed: int = 0
-    claims: int = 0  # claim transactions that returned tasks
-    commit_groups: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
 
 
 class Worker:
@@ -342,11 +287,7 @@ class Worker:
         """Return the tasks claimed under ``token`` to ``pending``, their attempt not counted."""
         try:
             with self._bookkeeping.begin() as connection:
-                connection.execute(
-                    update(tasks)
-                    .where(tasks.c.lease_token == token, tasks.c.state == TaskState.RUNNING.value)
-                    .values(UNCLAIMED)
-                )
+                unclaim(connection, tasks.c.lease_token == token)
         except Exception as exc:  # then the heartbeat hands them back, counted: the safe side
             log.warning("could not hand back the tasks of a failed claim: %s", exc)
 
@@ -363,15 +304,7 @@ class Worker:
         try:
             with self._bookkeeping.begin() as connection:
                 for task in buffered:
-                    connection.execute(
-                        update(tasks)
-                        .where(
-                            tasks.c.id == task.id,
-                            tasks.c.lease_token == task.lease_token,
-                            tasks.c.state == TaskState.RUNNING.value,
-                        )
-                        .values(UNCLAIMED)
-                    )
+                    unclaim(connection, (tasks.c.id == task.id) & (tasks.c.lease_token == task.lease_token))
         except Exception as exc:
             log.warning("could not hand back buffered tasks (they will be rescued): %s", exc)
         for task in buffered:
@@ -380,26 +313,14 @@ class Worker:
 
     # -- heartbeat -----------------------------------------------------------------------------------
 
-    def _worker_row(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "hostname": socket.gethostname(),
-            "pid": os.getpid(),
-            "queues": self.queues,
-            "concurrency": self.settings.concurrency,
-            "started_at": db_now(),
-            "heartbeat_at": db_now(),
-            "lease_expires_at": db_now(self.settings.lease_seconds),
-        }
-
     def _register(self) -> None:
         with self._bookkeeping.begin() as connection:
-            connection.execute(insert(workers).values(self._worker_row()))
+            register(connection, self.id, self.queues, self.settings)
 
     def _unregister(self) -> None:
         try:
             with self._bookkeeping.begin() as connection:
-                connection.execute(delete(workers).where(workers.c.id == self.id))
+                unregister(connection, self.id)
         except DBAPIError as exc:
             log.warning("could not remove worker row: %s", exc)
 
@@ -413,32 +334,15 @@ class Worker:
     def heartbeat(self) -> None:
         """Prove this worker alive, pick up cancellation requests, hand back tasks it no longer holds."""
         with self._bookkeeping.begin() as connection:
-            beat = connection.execute(
-                update(workers)
-                .where(workers.c.id == self.id)
-                .values(heartbeat_at=db_now(), lease_expires_at=db_now(self.settings.lease_seconds))
-            )
-            if beat.rowcount == 0:
-                log.warning("worker %s was declared dead (silent too long); registering again", self.id)
-                connection.execute(insert(workers).values(self._worker_row()))
-            mine = (tasks.c.state == TaskState.RUNNING.value) & (tasks.c.worker_id == self.id)
-            requested = connection.execute(select(tasks.c.id).where(mine, tasks.c.cancel_requested)).all()
-            # What this worker holds, as of a moment on the database clock. A claim registers its token
-            # before it runs, so a claim in flight is among ``claiming``, and any claim made after the
-            # snapshot has a later ``started_at``: neither is mistaken for a task the worker gave up.
-            as_of = connection.scalar(select(db_now()))
-            with self._held_lock:
-                held = {task_id for ids in self._held.values() for task_id in ids}
-                claiming = [token for token, ids in self._held.items() if not ids]
-            for (task_id,) in requested:
-                if task_id in held:  # a flag for a task no longer held would outlive it
-                    self._cancel_flag(task_id).set()
-            orphaned = mine & (tasks.c.started_at < as_of)
-            if held:
-                orphaned = orphaned & tasks.c.id.not_in(held)
-            if claiming:
-                orphaned = orphaned & tasks.c.lease_token.not_in(claiming)
-            hand_back(connection, orphaned, GIVEN_UP, "the worker gave it up after a failed commit")
+            requested = beat(connection, self.id, self.queues, self.settings, self._holdings)
+        for task_id in requested:
+            self._cancel_flag(task_id).set()
+
+    def _holdings(self) -> Holdings:
+        with self._held_lock:
+            held = {task_id for ids in self._held.values() for task_id in ids}
+            claiming = [token for token, ids in self._held.items() if not ids]
+        return Holdings(held, claiming)
 
     # -- maintenance ---------------------------------------------------------------------------------
 

@@ -1,13 +1,15 @@
 """Fixtures every suite shares: a PostgreSQL server, and a freshly migrated database per test.
 
 A test asks for ``postgres_url`` or ``sqlite_url`` for one backend, or ``database_url`` (or ``engine``) to
-run once on each; mark it ``postgres_only`` to keep only the PostgreSQL run.
+run once on each; mark it ``postgres_only`` to keep only the PostgreSQL run. ``make_empty_database``
+makes databases without any table, on each backend in turn, for code that creates its own schema.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
             f"PostgreSQL: {config.stash[postgres_source]}; {len(timings)} per-test databases, "
             f"{1000 * first:.0f} ms for the first (migrates the template), {typical}"
         )
+
+
+@pytest.fixture(params=BACKENDS)
+def make_empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Makes new databases with no tables at all (not even the migrations'), on each backend in turn."""
+    if request.param == "sqlite":
+        files = (tmp_path / f"empty-{number}.sqlite3" for number in itertools.count(1))
+        yield lambda: f"sqlite:///{next(files)}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    made: list[str] = []
+
+    def make() -> str:
+        made.append(server.fresh_empty_database())
+        return made[-1]
+
+    yield make
+    for url in made:
+        server.drop_database(str(make_url(url).database))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-from shop.pages.readings import MinuteBucket
+from queue_core import MinuteBucket
 
 WIDTH = 600
 HEIGHT = 160
@@ -23,7 +23,7 @@ def throughput_chart(minutes: Sequence[MinuteBucket]) -> Markup:
     """
     plot_width = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     plot_height = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
-    most = max([m.succeeded + m.failed for m in minutes] + [1])
+    most = max([m.succeeded + m.unsuccessful for m in minutes] + [1])
     slowest = max([m.p50_pickup_ms or 0.0 for m in minutes] + [1.0])
     slot = plot_width / max(len(minutes), 1)
     bottom = MARGIN_TOP + plot_height
@@ -41,9 +41,9 @@ def throughput_chart(minutes: Sequence[MinuteBucket]) -> Markup:
     for n, minute in enumerate(minutes):
         x = MARGIN_LEFT + n * slot
         ok_height = plot_height * minute.succeeded / most
-        bad_height = plot_height * minute.failed / most
+        bad_height = plot_height * minute.unsuccessful / most
         label = escape(
-            f"{minute.start:%H:%M}: {minute.succeeded} succeeded, {minute.failed} unsuccessful, "
+            f"{minute.start:%H:%M}: {minute.succeeded} succeeded, {minute.unsuccessful} unsuccessful, "
             f"median pickup {_milliseconds(minute.p50_pickup_ms)}"
         )
         parts.append(f"<g><title>{label}</title>")
@@ -51,7 +51,7 @@ def throughput_chart(minutes: Sequence[MinuteBucket]) -> Markup:
             f'<rect class="bar ok" x="{x + 2:.1f}" y="{bottom - ok_height:.1f}" '
             f'width="{slot - 4:.1f}" height="{ok_height:.1f}"/>'
         )
-        if minute.failed:
+        if minute.unsuccessful:
             parts.append(
                 f'<rect class="bar bad" x="{x + 2:.1f}" y="{bottom - ok_height - bad_height:.1f}" '
                 f'width="{slot - 4:.1f}" height="{bad_height:.1f}"/>'

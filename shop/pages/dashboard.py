@@ -1,14 +1,16 @@
-"""The queue dashboard (``/queue``): depth by state and queue, throughput and pickup latency over the last
+"""The queue dashboard (``/queue``): tasks by state and queue, throughput and pickup latency over the last
 minutes, dead tasks with a re-queue button, live workers with their in-flight tasks, and the
 reference check's findings (rows pointing at a task that will never succeed).
 
-What one refresh costs (every ``REFRESH_SECONDS`` while the page is open): ``queue_stats`` counts every
-task by queue and state, a scan of the task table (see docs/queue-core.md's known limits); the chart
-reads tasks finished in the last ten minutes through the partial index on ``finished_at``, at most
-20,000; the dead list is ``list_tasks(state="dead", limit=20)``; workers and their running tasks go
-through the small workers table and the partial index of running rows; the reference check is one
-outer join per task-ID column, at most 20 rows each. The page refreshes every 5 s, not every second,
-and only while it is open and visible.
+What one refresh costs (every ``REFRESH_SECONDS`` while the page is open), whatever the length of the
+history: ``task_counts`` counts pending and running tasks through their partial indexes and finished
+ones over the last hour only (the page says "finished in the last hour"); ``throughput`` reads tasks
+finished in the last ten minutes through the partial index on ``finished_at``, at most 20,000; the dead
+list is ``list_tasks(state="dead", limit=20)`` through the partial index of dead tasks; ``backlog`` reads
+the claim index; ``live_workers`` reads the small workers table and the partial index of running rows;
+the reference check is one outer join per task-ID column, at most 20 rows each. Every one of these reads
+is the queue's public API (tests/integration/queue_core/test_inspection_at_scale.py checks their plans).
+The page refreshes every 5 s, not every second, and only while it is open and visible.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import uuid
 from flask import Blueprint, request
 
 import queue_core
-from shop.pages import charts, readings
+from shop.pages import charts
 from shop.pages.common import db, references, render
 
 blueprint = Blueprint("queue_dashboard", __name__, template_folder="templates")
@@ -36,12 +38,12 @@ NOTICES = {
 def dashboard() -> tuple[str, int]:
     """The whole queue at a glance; see the module docstring for what each refresh reads."""
     session = db()
-    stats = queue_core.queue_stats(session)
-    series = readings.throughput(session)
+    counts = queue_core.task_counts(session)
+    series = queue_core.throughput(session)
     dead = queue_core.list_tasks(session, state=queue_core.TaskState.DEAD.value, limit=DEAD_SHOWN)
-    workers = readings.live_workers(session)
+    workers = queue_core.live_workers(session)
     dangling = queue_core.find_dangling(session, references(), limit=DANGLING_SHOWN)
-    queues = sorted(stats.by_queue_and_state)
+    queues = sorted(counts.by_queue_and_state)
     states = [state.value for state in queue_core.TaskState]
     notice = None
     did, task = request.args.get("did", ""), request.args.get("task", "")
@@ -53,7 +55,9 @@ def dashboard() -> tuple[str, int]:
     return render(
         "dashboard.html",
         title="Queue",
-        stats=stats,
+        counts=counts,
+        finished_window_minutes=round(counts.finished_window_seconds / 60),
+        backlog=queue_core.backlog(session),
         queues=queues,
         states=states,
         chart=charts.throughput_chart(series.minutes),

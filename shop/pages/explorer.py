@@ -73,6 +73,7 @@ def task(task_id: uuid.UUID) -> tuple[str, int]:
     except TaskNotFoundError:
         return render("task_missing.html", 404, title="No such task", task_id=task_id)
     state = TaskState(details.task["state"])
+    worker_id = details.task["worker_id"]  # the lease holder, or the last worker to run it
     return render(
         "task.html",
         title=f"Task {str(task_id)[:8]}",
@@ -81,7 +82,7 @@ def task(task_id: uuid.UUID) -> tuple[str, int]:
         state=state.value,
         timeline=readings.timeline(details),
         referrers=readings.describe_referrers(session, details.referenced_by),
-        worker=readings.worker_of(session, details.task["worker_id"]),
+        worker=queue_core.find_worker(session, worker_id) if worker_id is not None else None,
         can_retry=state in RETRYABLE_STATES,
         can_cancel=state in CANCELLABLE,
         busy=state not in FINISHED_STATES,

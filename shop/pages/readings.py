@@ -1,11 +1,11 @@
-"""What the pages read: orders with every task that works on them, a task's referencing rows described,
-and the dashboard's numbers. Plain queries, each bounded by a limit or an index; nothing is cached.
+"""What the pages read of the business: orders with every task that works on them, a task's referencing
+rows described, and a task's timeline. Plain queries, each bounded by a limit or an index; nothing is cached.
 
 The contexts own their tables; this module, part of the composition root, reads them the way the API
-does (their models, read only) so that one page costs one query per context, not one per row. The queue is
-read through ``queue_core``'s public functions, plus two small queries on its tables that it has no
-function for yet (live workers with their in-flight tasks, and per-minute throughput); both go through
-partial indexes (``ix_queue_tasks_running``, ``ix_queue_tasks_finished``).
+does (their models, read only) so that one page costs one query per context, not one per row. The queue's
+tables are read only through ``queue_core``'s public functions (``states_of``, ``task_details``, and for
+the dashboard ``task_counts``, ``throughput``, ``live_workers``, ``find_worker``): this module writes no
+SQL against them.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-import statistics
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -27,12 +26,7 @@ from orders import services as orders_services
 from orders.models import Order, OrderState
 from payments import services as payments_services
 from payments.models import Payment
-from queue_core._clock import db_now
-from queue_core._models import task_table, worker_table
 from shipping.models import Shipment
-
-CHART_MINUTES = 10
-CHART_ROW_LIMIT = 20_000  # finished tasks read for the chart at most; past that the chart says so
 
 
 class OrderFilter(enum.StrEnum):
@@ -184,156 +178,6 @@ def _referrer(row: queue_core.ReferencingRow, thing: Any) -> Referrer:
         )
         return Referrer(row.table, row.column, row.primary_key, thing.state, thing.order_id, detail)
     return Referrer(row.table, row.column, row.primary_key)
-
-
-@dataclass(frozen=True)
-class InFlight:
-    """A running task, as a worker's row on the dashboard lists it."""
-
-    id: uuid.UUID
-    name: str
-    started_at: dt.datetime | None
-    progress: float | None
-
-
-@dataclass(frozen=True)
-class LiveWorker:
-    """A worker whose lease has not run out, with the tasks it holds now."""
-
-    id: uuid.UUID
-    hostname: str
-    pid: int
-    queues: list[str]
-    concurrency: int
-    started_at: dt.datetime
-    heartbeat_age_seconds: float
-    in_flight: list[InFlight] = field(default_factory=list)
-
-
-def live_workers(session: Session) -> list[LiveWorker]:
-    """Workers still holding their lease, each with its running tasks (the partial index of running rows)."""
-    now = session.execute(select(db_now())).scalar_one()
-    workers = [
-        LiveWorker(
-            id=row.id,
-            hostname=row.hostname,
-            pid=row.pid,
-            queues=list(row.queues or []),
-            concurrency=row.concurrency,
-            started_at=row.started_at,
-            heartbeat_age_seconds=max(0.0, (now - row.heartbeat_at).total_seconds()),
-        )
-        for row in session.execute(
-            select(worker_table)
-            .where(worker_table.c.lease_expires_at > db_now())
-            .order_by(worker_table.c.started_at)
-        )
-    ]
-    by_id = {worker.id: worker for worker in workers}
-    running = session.execute(
-        select(
-            task_table.c.id,
-            task_table.c.name,
-            task_table.c.worker_id,
-            task_table.c.started_at,
-            task_table.c.progress,
-        )
-        .where(task_table.c.state == queue_core.TaskState.RUNNING.value)
-        .limit(500)
-    )
-    for row in running:
-        holder = by_id.get(row.worker_id)
-        if holder is not None:
-            holder.in_flight.append(InFlight(row.id, row.name, row.started_at, row.progress))
-    return workers
-
-
-@dataclass(frozen=True)
-class MinuteBucket:
-    """One minute of the chart: tasks that finished in it and their pickup latency."""
-
-    start: dt.datetime
-    succeeded: int
-    failed: int  # dead, discarded, cancelled or expired
-    p50_pickup_ms: float | None
-
-
-@dataclass(frozen=True)
-class Throughput:
-    """The last minutes, oldest first; ``truncated`` when more tasks finished than the chart reads."""
-
-    minutes: list[MinuteBucket]
-    truncated: bool
-
-
-def throughput(session: Session, minutes: int = CHART_MINUTES) -> Throughput:
-    """Tasks finished per minute over the last ``minutes``, with the median pickup latency of each minute.
-
-    Reads only tasks finished in the window, through the partial index on ``finished_at``, at most
-    ``CHART_ROW_LIMIT`` of them: its cost follows the recent throughput, not the length of the history.
-    Pickup latency is ``started_at - run_at`` of the last attempt (how long a due task waited for a worker).
-    """
-    now = session.execute(select(db_now())).scalar_one()
-    end = now.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    start = end - dt.timedelta(minutes=minutes)
-    finished = [state.value for state in queue_core.FINISHED_STATES]
-    rows = session.execute(
-        select(task_table.c.state, task_table.c.finished_at, task_table.c.started_at, task_table.c.run_at)
-        .where(task_table.c.state.in_(finished), task_table.c.finished_at >= start)
-        .limit(CHART_ROW_LIMIT)
-    ).all()
-    succeeded = [0] * minutes
-    failed = [0] * minutes
-    latencies: list[list[float]] = [[] for _ in range(minutes)]
-    for state, finished_at, started_at, run_at in rows:
-        slot = int((finished_at - start).total_seconds() // 60)
-        if not 0 <= slot < minutes:
-            continue
-        if state == queue_core.TaskState.SUCCEEDED.value:
-            succeeded[slot] += 1
-        else:
-            failed[slot] += 1
-        if started_at is not None:
-            latencies[slot].append(max(0.0, (started_at - run_at).total_seconds() * 1000.0))
-    buckets = [
-        MinuteBucket(
-            start=start + dt.timedelta(minutes=n),
-            succeeded=succeeded[n],
-            failed=failed[n],
-            p50_pickup_ms=statistics.median(latencies[n]) if latencies[n] else None,
-        )
-        for n in range(minutes)
-    ]
-    return Throughput(buckets, truncated=len(rows) >= CHART_ROW_LIMIT)
-
-
-@dataclass(frozen=True)
-class WorkerRecord:
-    """The worker that holds (or last held) a task's lease, as far as the queue still remembers it."""
-
-    id: uuid.UUID
-    hostname: str
-    pid: int
-    heartbeat_at: dt.datetime
-    alive: bool
-
-
-def worker_of(session: Session, worker_id: uuid.UUID | None) -> WorkerRecord | None:
-    """The worker row with this ID (None when the worker has stopped and deregistered)."""
-    if worker_id is None:
-        return None
-    row = session.execute(
-        select(
-            worker_table.c.id,
-            worker_table.c.hostname,
-            worker_table.c.pid,
-            worker_table.c.heartbeat_at,
-            (worker_table.c.lease_expires_at > db_now()).label("alive"),
-        ).where(worker_table.c.id == worker_id)
-    ).first()
-    if row is None:
-        return None
-    return WorkerRecord(row.id, row.hostname, row.pid, row.heartbeat_at, bool(row.alive))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The migrations, run on both backends: the schema they build is the schema the models describe."""
 
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -8,7 +9,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
+import queue_core
 from queue_core._models import QueueBase
+from queue_core.migrations import FIRST_REVISION
 from shop.migrations import TARGET_METADATA, alembic_config
 
 QUEUE_TABLES = set(QueueBase.metadata.tables)
@@ -30,11 +33,16 @@ def test_migrated_database_has_every_queue_table(engine: Engine) -> None:
     assert set(inspect(engine).get_table_names()) >= QUEUE_TABLES
 
 
-def test_migrated_database_is_at_the_newest_revision(engine: Engine, database_url: str) -> None:
-    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+def test_migrated_database_is_at_the_newest_revision_of_every_branch(
+    engine: Engine, database_url: str
+) -> None:
+    script = ScriptDirectory.from_config(alembic_config(database_url))
 
     with engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == head
+        current = MigrationContext.configure(connection).get_current_heads()
+    # alembic_version names the newest revisions applied; those they depend on are applied with them.
+    applied = {revision.revision for revision in script.iterate_revisions(current, "base")}
+    assert set(script.get_heads()) <= applied
 
 
 def test_claim_index_holds_only_pending_tasks_in_claim_order(engine: Engine) -> None:
@@ -78,5 +86,34 @@ def test_downgrade_to_base_removes_every_queue_table_and_upgrade_restores_them(
     command.downgrade(config, "base")
     assert not QUEUE_TABLES & set(inspect(engine).get_table_names())
 
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
     assert set(inspect(engine).get_table_names()) >= QUEUE_TABLES
+
+
+def test_the_queue_has_a_branch_of_its_own_in_its_package_and_the_shops_branch_depends_on_it() -> None:
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    queue_versions = Path(queue_core.__file__).parent / "migrations" / "versions"
+
+    queue_revisions = list(script.iterate_revisions("queue_core@head", "base"))
+    shop_history = [revision.revision for revision in script.iterate_revisions("shop@head", "base")]
+
+    assert queue_revisions
+    assert all(Path(revision.path).parent == queue_versions for revision in queue_revisions)
+    assert (
+        FIRST_REVISION in shop_history
+    )  # upgrading the shop's branch alone creates the queue's tables first
+
+
+def test_a_database_the_shop_migrated_before_the_queue_had_its_own_branch_upgrades_in_place(
+    engine: Engine, database_url: str
+) -> None:
+    config = alembic_config(database_url)
+    command.downgrade(config, "base")
+    # The queue's revision kept its ID: a database the old history left at its first step says "0001".
+    command.upgrade(config, FIRST_REVISION)
+    with engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_heads() == (FIRST_REVISION,)
+
+    command.upgrade(config, "heads")
+
+    assert schema_differences(engine) == []

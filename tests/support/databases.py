@@ -69,6 +69,10 @@ class PostgresServer:
             self._template_ready = True
         return self.create_database(f"shop_test_{self.token}_{next(self._counter)}", self.template_name)
 
+    def fresh_empty_database(self) -> str:
+        """A new database with no tables at all, for code that creates its own schema; its URL."""
+        return self.create_database(f"shop_test_{self.token}_{next(self._counter)}")
+
     def drop_all(self) -> None:
         """Drop every database this session created, the template last."""
         for name in reversed(list(self._created)):

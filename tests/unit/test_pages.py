@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 
+from queue_core import MinuteBucket
 from shop.config import REPO_ROOT, Settings, SettingsError
 from shop.pages import how_it_works
 from shop.pages.charts import throughput_chart
-from shop.pages.readings import MinuteBucket
 from shop.web.app import create_app
 from tests.support.credentials import OPERATOR_KEY, web_settings
 
@@ -193,7 +193,9 @@ def test_outside_a_git_checkout_the_source_view_shows_nothing_and_says_why(
 def test_the_chart_draws_a_bar_per_minute_and_a_latency_line_with_no_script() -> None:
     start = dt.datetime(2025, 1, 1, 12, 0, tzinfo=dt.UTC)
     minutes = [
-        MinuteBucket(start + dt.timedelta(minutes=n), succeeded=n * 3, failed=n % 2, p50_pickup_ms=10.0 * n)
+        MinuteBucket(
+            start + dt.timedelta(minutes=n), succeeded=n * 3, unsuccessful=n % 2, p50_pickup_ms=10.0 * n
+        )
         for n in range(10)
     ]
 

@@ -3,8 +3,12 @@
 The products are seeded here: the catalogue is reference data the demo and the tests order from, and
 stock is plentiful so that load tests run out of patience before they run out of armchairs.
 
+The first revision of the ``shop`` branch; it depends on the ``queue_core`` branch's first revision
+(``queue_core/migrations/versions``), so the queue's tables always exist first.
+
 Revision ID: 0002
-Revises: '0001'
+Revises: None
+Depends on: 0001
 Create Date: 2026-11-22 07:42:40.622620
 """
 
@@ -16,9 +20,9 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002"
-down_revision: str | Sequence[str] | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = ("shop",)
+depends_on: str | Sequence[str] | None = "0001"
 
 CATALOGUE = [
     ("CRUNCHY-ARMCHAIR", "Crunchy armchair", 24_900),

@@ -14,6 +14,7 @@ from orders.models import Order, OrderState
 from orders.services import IdempotencyKeyReused, UnknownProducts
 from queue_core import state_of
 from queue_core._models import task_table
+from queue_core.testing import assert_enqueued
 from shop.bootstrap import session_info
 from tests.integration.orders.support import ALL_ORDER_TASKS, load, place, tasks_named
 from tests.support.domain import EventRecorder, recording_session
@@ -32,12 +33,12 @@ def test_placing_an_order_points_it_at_its_two_screening_tasks(
 
     order = load(engine, order_id)
     assert order.order_state is OrderState.SCREENING
-    [fraud_task, stock_task] = tasks_named(engine, *ALL_ORDER_TASKS)
-    assert order.fraud_check_task_id == fraud_task["id"]
-    assert order.stock_reservation_task_id == stock_task["id"]
-    assert (fraud_task["name"], stock_task["name"]) == ("orders.screen_for_fraud", "orders.reserve_stock")
+    with Session(engine) as session:
+        [fraud_task] = assert_enqueued(session, "orders.screen_for_fraud")
+        [stock_task] = assert_enqueued(session, "orders.reserve_stock")
+    assert (order.fraud_check_task_id, order.stock_reservation_task_id) == (fraud_task.id, stock_task.id)
     for task in (fraud_task, stock_task):
-        assert (task["state"], task["queue"], task["args"]) == ("pending", "orders", None)
+        assert (task.state, task.queue, task.args) == ("pending", "orders", None)
     assert recorder.events == []  # nothing is announced until screening ends
 
 

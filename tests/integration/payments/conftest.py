@@ -25,6 +25,7 @@ from payments import services, tasks
 from payments.gateway_client import ChargeOutcome, GatewayClient, GatewayTimeout
 from payments.models import Payment
 from queue_core import RetryPolicy, RunningTask, TaskRegistry, TaskState, Worker, state_of
+from queue_core.testing import DrainResult, drain
 from shop.bootstrap import session_info
 from tests.support.domain import EventRecorder, recording_session
 from tests.support.gateway_requests import GATEWAY_API_KEY, authorized
@@ -154,6 +155,12 @@ class PaymentsDesk:
     def work(self, registry: TaskRegistry | None = None) -> Worker:
         """Run a worker until no payments task is due."""
         return run_until_idle(self.engine, registry or self.registry, session_info=self.session_info())
+
+    def drain(self, registry: TaskRegistry | None = None, *, advance: float = 0.0) -> DrainResult:
+        """Run the due payments tasks in this thread (``queue_core.testing.drain``); what ran."""
+        return drain(
+            self.engine, registry or self.registry, advance=advance, session_info=self.session_info()
+        )
 
     def payment(self, payment_id: uuid.UUID) -> Payment:
         with Session(self.engine, expire_on_commit=False) as session:

@@ -8,7 +8,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from queue_core import (
-    RetryPolicy,
     TaskRegistry,
     TaskState,
     cancel,
@@ -16,15 +15,15 @@ from queue_core import (
     prune,
     repair_dangling,
     requeue,
-    state_of,
 )
+from queue_core.testing import drain
 from shipping.events import ShipmentDispatched
 from shipping.models import ShipmentState
 from shipping.tasks import registry as shipping_registry
 from shop.bootstrap import session_info
 from tests.integration.shipping.conftest import dispatch, load, ready_shipments
 from tests.support.domain import EventRecorder
-from tests.support.inprocess import backdate_finished, run_until_idle, task_exists
+from tests.support.inprocess import backdate_finished, task_exists
 
 RETENTION_SECONDS = 3600.0
 
@@ -47,11 +46,9 @@ class FailingReactions(EventRecorder):
             raise TruckBreaksDownError("the van would not start")
 
 
-def with_manifest_retries(registry: TaskRegistry, max_attempts: int) -> TaskRegistry:
-    registry.with_options(
-        "shipping.send_manifest", retry=RetryPolicy(max_attempts=max_attempts, base_seconds=0, jitter=0)
-    )
-    return registry
+# Longer than the manifest task's own longest backoff (2 s doubling over eight attempts: 128 s), so a
+# drain runs every retry of its real policy at once.
+ALL_RETRIES = 300.0
 
 
 def repair(engine: Engine, registry: TaskRegistry) -> None:
@@ -67,12 +64,9 @@ def test_a_retried_manifest_task_books_the_same_manifest_and_tracking_numbers(
     reactions = FailingReactions(failures=1)
     assert task_id is not None
 
-    run_until_idle(
-        engine, with_manifest_retries(manual_registry, 3), session_info=session_info(react=reactions)
-    )
+    result = drain(engine, manual_registry, advance=ALL_RETRIES, session_info=session_info(react=reactions))
 
-    with engine.connect() as connection:
-        assert state_of(connection, task_id) is TaskState.SUCCEEDED
+    assert [run.outcome for run in result.of(task_id)] == ["retrying", "succeeded"]
     first_attempt, *retried = reactions.of_type(ShipmentDispatched)
     assert len(retried) == 3  # the first attempt rolled back after its first event
     shipments = load(engine, shipment_ids)
@@ -88,13 +82,9 @@ def test_a_dead_manifest_tasks_shipments_are_repaired_to_ready_and_shipped_by_th
     shipment_ids = ready_shipments(engine, recorder, 3)
     dead_task = dispatch(engine, recorder)
     assert dead_task is not None
-    run_until_idle(
-        engine,
-        with_manifest_retries(manual_registry, 1),
-        session_info=session_info(react=FailingReactions(9)),
-    )
-    with engine.connect() as connection:
-        assert state_of(connection, dead_task) is TaskState.DEAD
+    failing = FailingReactions(failures=8)  # one for each attempt the task has
+    result = drain(engine, manual_registry, advance=ALL_RETRIES, session_info=session_info(react=failing))
+    assert [run.outcome for run in result.of(dead_task)] == ["retrying"] * 7 + ["dead"]
     assert {s.shipment_state for s in load(engine, shipment_ids)} == {ShipmentState.IN_BATCH}
 
     repair(engine, manual_registry)
@@ -104,7 +94,7 @@ def test_a_dead_manifest_tasks_shipments_are_repaired_to_ready_and_shipped_by_th
     assert {s.shipping_task_id for s in repaired} == {None}
 
     next_batch = dispatch(engine, recorder)
-    run_until_idle(engine, manual_registry, session_info=session_info(react=recorder))
+    drain(engine, manual_registry, session_info=session_info(react=recorder))
 
     shipped = load(engine, shipment_ids)
     assert {s.shipment_state for s in shipped} == {ShipmentState.DISPATCHED}
@@ -132,7 +122,7 @@ def test_repair_only_forgets_the_batch_of_a_dispatched_shipment_whose_task_is_go
     shipment_ids = ready_shipments(engine, recorder, 2)
     task_id = dispatch(engine, recorder)
     assert task_id is not None
-    run_until_idle(engine, manual_registry, session_info=session_info(react=recorder))
+    drain(engine, manual_registry, session_info=session_info(react=recorder))
     backdate_finished(engine, [task_id], RETENTION_SECONDS * 2)
     with engine.begin() as connection:  # pruned by something that did not know the column: a dangling row
         assert prune(connection, [], older_than_seconds=RETENTION_SECONDS).deleted == 1
@@ -172,7 +162,7 @@ def test_pruning_a_sent_manifest_task_nulls_the_batch_pointer_and_keeps_the_ship
     shipment_ids = ready_shipments(engine, recorder, 3)
     task_id = dispatch(engine, recorder)
     assert task_id is not None
-    run_until_idle(engine, manual_registry, session_info=session_info(react=recorder))
+    drain(engine, manual_registry, session_info=session_info(react=recorder))
 
     with engine.begin() as connection:  # still within retention: nothing to prune
         assert (

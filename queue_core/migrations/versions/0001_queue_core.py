@@ -1,4 +1,7 @@
-"""queue_core
+"""The queue's tables: tasks with their partial indexes, attempts' errors, workers, ticks, name limits.
+
+The first revision of the ``queue_core`` branch. Its ID predates the branch (the shop's history began
+with it), so databases migrated before the queue had migrations of its own keep their ``alembic_version``.
 
 Revision ID: 0001
 Revises: None
@@ -15,7 +18,7 @@ from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None
-branch_labels: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = ("queue_core",)
 depends_on: str | Sequence[str] | None = None
 
 

@@ -1,0 +1,1 @@
+"""Small runnable programs, one claim of the inverted task-queue pattern each (see README.md here)."""

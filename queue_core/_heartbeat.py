@@ -1,0 +1,95 @@
+"""A worker's row in ``queue_workers`` and the heartbeat that keeps it, and so its tasks, alive.
+
+The row's ``lease_expires_at`` is what keeps a worker's claimed tasks its own (ADR 0002): each beat moves
+it ``lease_seconds`` ahead; a worker silent past it loses its tasks to a rescue. A beat also brings news
+of cancellation requests, and hands back tasks the database says the worker holds but the worker no
+longer does (after a commit that failed because the database went away).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from queue_core._clock import db_now
+from queue_core._maintenance import GIVEN_UP, hand_back
+from queue_core._models import task_table as tasks
+from queue_core._models import worker_table as workers
+from queue_core._states import TaskState
+from queue_core._worker_settings import WorkerSettings
+
+log = logging.getLogger("queue_core._worker")
+
+
+class Holdings(NamedTuple):
+    """What the worker holds in memory at one moment."""
+
+    tasks: set[uuid.UUID]  # claimed tasks not yet finished
+    claiming: list[uuid.UUID]  # lease tokens of claims in flight, which hold no task yet
+
+
+def register(
+    connection: Connection, worker_id: uuid.UUID, queues: Sequence[str], settings: WorkerSettings
+) -> None:
+    """Insert the worker's row, its lease starting now."""
+    connection.execute(insert(workers).values(_worker_row(worker_id, queues, settings)))
+
+
+def unregister(connection: Connection, worker_id: uuid.UUID) -> None:
+    """Remove the worker's row: it holds nothing any more."""
+    connection.execute(delete(workers).where(workers.c.id == worker_id))
+
+
+def beat(
+    connection: Connection,
+    worker_id: uuid.UUID,
+    queues: Sequence[str],
+    settings: WorkerSettings,
+    holdings: Callable[[], Holdings],
+) -> list[uuid.UUID]:
+    """Extend the worker's lease and hand back what it no longer holds; returns the held tasks whose
+    cancellation was requested. ``holdings`` is asked after the database's clock is read, so a claim
+    made meanwhile is never mistaken for a task the worker gave up."""
+    extended = connection.execute(
+        update(workers)
+        .where(workers.c.id == worker_id)
+        .values(heartbeat_at=db_now(), lease_expires_at=db_now(settings.lease_seconds))
+    )
+    if extended.rowcount == 0:
+        log.warning("worker %s was declared dead (silent too long); registering again", worker_id)
+        register(connection, worker_id, queues, settings)
+    mine = (tasks.c.state == TaskState.RUNNING.value) & (tasks.c.worker_id == worker_id)
+    requested = connection.execute(select(tasks.c.id).where(mine, tasks.c.cancel_requested)).scalars().all()
+    # What this worker holds, as of a moment on the database clock. A claim registers its token before it
+    # runs, so a claim in flight is among ``claiming``, and any claim made after the snapshot has a later
+    # ``started_at``: neither is mistaken for a task the worker gave up.
+    as_of = connection.scalar(select(db_now()))
+    held = holdings()
+    orphaned = mine & (tasks.c.started_at < as_of)
+    if held.tasks:
+        orphaned = orphaned & tasks.c.id.not_in(held.tasks)
+    if held.claiming:
+        orphaned = orphaned & tasks.c.lease_token.not_in(held.claiming)
+    hand_back(connection, orphaned, GIVEN_UP, "the worker gave it up after a failed commit")
+    return [
+        task_id for task_id in requested if task_id in held.tasks
+    ]  # a flag for a task not held outlives it
+
+
+def _worker_row(worker_id: uuid.UUID, queues: Sequence[str], settings: WorkerSettings) -> dict[str, object]:
+    return {
+        "id": worker_id,
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+        "queues": list(queues),
+        "concurrency": settings.concurrency,
+        "started_at": db_now(),
+        "heartbeat_at": db_now(),
+        "lease_expires_at": db_now(settings.lease_seconds),
+    }

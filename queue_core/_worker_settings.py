@@ -1,0 +1,43 @@
+"""How a worker behaves (``WorkerSettings``) and what it counts (``WorkerStats``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How a worker behaves. The defaults suit tasks that call other services; see docs/performance.md."""
+
+    queues: Sequence[str] | None = None  # None: every queue the registry's tasks use
+    concurrency: int = 4  # runner threads
+    prefetch: int | None = None  # tasks held in the local buffer; default 2 x concurrency
+    group_size: int = 50  # most tasks sharing one commit
+    group_window: float = 0.05  # seconds a commit group stays open collecting tasks
+    lease_seconds: float = 30.0  # silence after which a worker's tasks are rescued
+    heartbeat_interval: float | None = None  # default lease_seconds / 5
+    poll_interval: float = 1.0  # claim this often even without a notification
+    maintenance_interval: float = 1.0
+    prune_after_seconds: float | None = None  # None: this worker does not prune
+    prune_every_seconds: float = 60.0
+    shutdown_grace: float = 30.0
+    listen: bool = True  # LISTEN/NOTIFY on PostgreSQL
+
+    @property
+    def buffer_size(self) -> int:
+        return self.prefetch if self.prefetch is not None else 2 * self.concurrency
+
+    @property
+    def heartbeat_every(self) -> float:
+        return self.heartbeat_interval if self.heartbeat_interval is not None else self.lease_seconds / 5
+
+
+@dataclass
+class WorkerStats:
+    """Counters for logs and tests."""
+
+    claimed: int = 0
+    claims: int = 0  # claim transactions that returned tasks
+    commit_groups: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
