@@ -60,8 +60,11 @@ def create_shipment(session: Session, *, order_id: uuid.UUID, destination_countr
         return existing
     shipment = Shipment.for_order(order_id, destination_country)
     try:
+        # A savepoint: if another transaction created this order's shipment meanwhile, the UNIQUE order_id
+        # refuses ours. (Its pointer stays empty until a dispatch puts it in a batch.)
         with session.begin_nested():
             session.add(shipment)
+            session.flush()
     except IntegrityError:
         winner = shipment_for_order(session, order_id)
         if winner is None:  # the failure was about something else
