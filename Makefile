@@ -10,7 +10,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 PORT ?= 8000
 GATEWAY_PORT ?= 8001
 # The packages that exist so far; the bounded contexts join the checks as they arrive.
-PACKAGES := $(wildcard queue_core shop orders payments shipping gateway_simulator benchmarks examples)
+PACKAGES := $(wildcard queue_core shop orders payments shipping gateway_simulator benchmarks examples request_session)
 
 .PHONY: help venv demo lint format test e2e browser screenshots bench clean
 

@@ -14,12 +14,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from flask import current_app
 from flask_smorest import Blueprint, abort
 from marshmallow import RAISE
 from sqlalchemy.orm import Session
 
-import queue_core
 from orders import services
 from orders.access_tokens import access_token, app_secret_keys
 from orders.models import Order, Product
@@ -33,16 +31,11 @@ from orders.schemas import (
     PlaceOrderIn,
     ProductOut,
 )
+from request_session import db
 
 T = TypeVar("T")
 
 blp = Blueprint("orders", __name__, url_prefix="/api", description="orders")
-
-
-def db() -> Session:
-    """This request's session: opened by the composition root with its reactions wired, closed after."""
-    session: Session = current_app.extensions["db_session"]()
-    return session
 
 
 @blp.post("/orders")
@@ -155,34 +148,27 @@ def _present_one(session: Session, order: Order) -> dict[str, Any]:
 
 def _present(session: Session, orders: Sequence[Order]) -> list[dict[str, Any]]:
     """Orders as the API shows them; every task state on the page comes from one query."""
-    pointers = [(o.fraud_check_task_id, o.stock_reservation_task_id) for o in orders]
-    states = queue_core.states_of(session, [task_id for pair in pointers for task_id in pair])
+    return [_shown(tracked) for tracked in services.with_task_states(session, orders)]
 
-    def task(task_id: uuid.UUID | None) -> dict[str, Any] | None:
-        if task_id is None:
-            return None
-        state = states.get(task_id)
-        return {"id": task_id, "state": state.value if state is not None else None}
 
-    return [
-        {
-            "id": order.id,
-            "state": order.state,
-            "failure_reason": order.failure_reason,
-            "customer_email": order.customer_email,
-            "shipping_country": order.shipping_country,
-            "currency": order.currency,
-            "total_cents": order.total_cents,
-            "lines": order.lines,
-            "fraud_check_task": task(fraud),
-            "stock_reservation_task": task(stock),
-            "fraud_cleared_at": order.fraud_cleared_at,
-            "stock_reserved_at": order.stock_reserved_at,
-            "created_at": order.created_at,
-            "updated_at": order.updated_at,
-        }
-        for order, (fraud, stock) in zip(orders, pointers, strict=True)
-    ]
+def _shown(tracked: services.TrackedOrder) -> dict[str, Any]:
+    order = tracked.order
+    return {
+        "id": order.id,
+        "state": order.state,
+        "failure_reason": order.failure_reason,
+        "customer_email": order.customer_email,
+        "shipping_country": order.shipping_country,
+        "currency": order.currency,
+        "total_cents": order.total_cents,
+        "lines": order.lines,
+        "fraud_check_task": tracked.fraud_check_task,
+        "stock_reservation_task": tracked.stock_reservation_task,
+        "fraud_cleared_at": order.fraud_cleared_at,
+        "stock_reserved_at": order.stock_reserved_at,
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    }
 
 
 def _present_product(product: Product) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, MetaData, String, Uuid, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -123,6 +124,33 @@ class Order(OrdersBase):
         order_by="OrderLine.line_number",
         lazy="selectin",
     )
+
+    @classmethod
+    def for_customer(
+        cls,
+        customer_email: str,
+        shipping_country: str,
+        currency: str,
+        priced_lines: Sequence[tuple[str, int, int]],
+        *,
+        idempotency_key: str | None,
+        request_fingerprint: str,
+    ) -> Order:
+        """A new order, ``screening``, from lines of (SKU, quantity, unit price in cents), numbered from 1."""
+        return cls(
+            id=uuid7(),
+            state=OrderState.SCREENING.value,
+            customer_email=customer_email,
+            shipping_country=shipping_country,
+            currency=currency,
+            total_cents=sum(quantity * price for _, quantity, price in priced_lines),
+            idempotency_key=idempotency_key,
+            request_fingerprint=request_fingerprint,
+            lines=[
+                OrderLine(line_number=number, sku=sku, quantity=quantity, unit_price_cents=price)
+                for number, (sku, quantity, price) in enumerate(priced_lines, start=1)
+            ],
+        )
 
     @property
     def order_state(self) -> OrderState:

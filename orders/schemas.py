@@ -19,6 +19,7 @@ from typing import Any, cast
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from orders.models import OrderState
+from queue_core import TaskState
 
 MAX_LINES = 20
 MAX_QUANTITY = 100
@@ -132,11 +133,11 @@ class LineOut(Schema):
     unit_price_cents = fields.Integer()
 
 
-class ScreeningTaskOut(Schema):
-    """A task an order points at: its ID and state (null if the queue no longer has it)."""
+class OrderTaskPointerOut(Schema):
+    """A task an order points at (one of its screening steps), and its state now: null once pruned."""
 
-    id = fields.UUID()
-    state = fields.String(allow_none=True)
+    id = fields.UUID(required=True)
+    state = fields.Enum(TaskState, by_value=True, allow_none=True)
 
 
 class OrderOut(Schema):
@@ -148,8 +149,8 @@ class OrderOut(Schema):
     currency = fields.String()
     total_cents = fields.Integer()
     lines = fields.List(fields.Nested(LineOut))
-    fraud_check_task = fields.Nested(ScreeningTaskOut, allow_none=True)
-    stock_reservation_task = fields.Nested(ScreeningTaskOut, allow_none=True)
+    fraud_check_task = fields.Nested(OrderTaskPointerOut, allow_none=True)
+    stock_reservation_task = fields.Nested(OrderTaskPointerOut, allow_none=True)
     fraud_cleared_at = fields.DateTime(allow_none=True)
     stock_reserved_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()

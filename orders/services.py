@@ -3,6 +3,9 @@
 The caller commits: a web view after the service returns, or the worker with the task that ran a
 reaction. Functions that change an order lock its row first (``SELECT ... FOR UPDATE``), so they
 serialise with the screening handlers and with each other.
+
+The two screening tasks ``place_order`` enqueues are declared here, with what enqueueing them needs;
+their handlers (``tasks``) import this module and bind to them, and this module never imports ``tasks``.
 """
 
 from __future__ import annotations
@@ -17,11 +20,19 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orders import events, screening, stock, tasks
+import queue_core
+from orders import events, screening, stock
 from orders.events import OrderCancelled
-from orders.models import Order, OrderLine, OrderState, Product
+from orders.models import Order, OrderState, Product
+from queue_core import RetryPolicy, TaskDefinition
 
 CURRENCY = "EUR"
+
+# Both screening steps are short database work; a failure is a lock timeout or a lost connection, which a
+# few quick retries outlast. Repair rejects the order if they do not.
+SCREENING_RETRY = RetryPolicy(max_attempts=5, base_seconds=0.5, cap_seconds=30.0)
+SCREEN_FOR_FRAUD = TaskDefinition.declare("orders.screen_for_fraud", queue="orders", retry=SCREENING_RETRY)
+RESERVE_STOCK = TaskDefinition.declare("orders.reserve_stock", queue="orders", retry=SCREENING_RETRY)
 
 
 class OrderNotFound(LookupError):  # noqa: N818 - reads as the problem it names
@@ -89,24 +100,21 @@ def place_order(
             return _replay(earlier, idempotency_key, fingerprint)
 
     prices = _prices_of(session, {sku for sku, _ in lines})
-    order = Order(
-        state=OrderState.SCREENING.value,
-        customer_email=customer_email.strip(),
-        shipping_country=shipping_country,
-        currency=CURRENCY,
-        total_cents=sum(prices[sku] * quantity for sku, quantity in lines),
+    order = Order.for_customer(
+        customer_email.strip(),
+        shipping_country,
+        CURRENCY,
+        [(sku, quantity, prices[sku]) for sku, quantity in lines],
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
-        lines=[
-            OrderLine(line_number=number, sku=sku, quantity=quantity, unit_price_cents=prices[sku])
-            for number, (sku, quantity) in enumerate(lines, start=1)
-        ],
     )
     try:
+        # A savepoint: if another transaction placed an order with this key meanwhile, the UNIQUE key
+        # refuses ours, and our order and its tasks vanish together. The pointers are written in the same
+        # INSERT as the order: the tasks exist exactly when it does.
         with session.begin_nested():
-            # The pointers are written in the same INSERT as the order: the tasks exist exactly when it does.
-            order.fraud_check_task_id = tasks.screen_for_fraud.enqueue(session)
-            order.stock_reservation_task_id = tasks.reserve_stock.enqueue(session)
+            order.fraud_check_task_id = SCREEN_FOR_FRAUD.enqueue(session)
+            order.stock_reservation_task_id = RESERVE_STOCK.enqueue(session)
             session.add(order)
             session.flush()
     except IntegrityError:
@@ -224,6 +232,25 @@ def list_orders(
 def list_products(session: Session) -> list[Product]:
     """The catalogue, by SKU."""
     return list(session.scalars(select(Product).order_by(Product.sku)))
+
+
+@dataclass(frozen=True)
+class TrackedOrder:
+    """An order with the screening tasks working on it: what the API shows."""
+
+    order: Order
+    fraud_check_task: queue_core.TaskPointer | None
+    stock_reservation_task: queue_core.TaskPointer | None
+
+
+def with_task_states(session: Session, orders: Sequence[Order]) -> list[TrackedOrder]:
+    """Each order with the current state of its two screening tasks, read in one query for all of them."""
+    pointer = queue_core.task_pointers(
+        session, [task_id for o in orders for task_id in (o.fraud_check_task_id, o.stock_reservation_task_id)]
+    )
+    return [
+        TrackedOrder(o, pointer(o.fraud_check_task_id), pointer(o.stock_reservation_task_id)) for o in orders
+    ]
 
 
 def _locked(session: Session, order_id: uuid.UUID) -> Order:

@@ -1,9 +1,11 @@
-"""The orders context's tasks: fraud screening and stock reservation, run in parallel for each order.
+"""The orders context's task handlers: fraud screening and stock reservation, run in parallel per order.
 
-Neither task carries an argument. Each handler finds its order by its own task ID
-(``WHERE fraud_check_task_id = :task_id FOR UPDATE``), so it reads the order as it is now, not as it was
-when the task was enqueued. If no order points at the task any more (deleted, cancelled, rejected by
-the other step), the task ends ``discarded`` after one attempt: there is nothing to retry for.
+Both tasks are declared in ``services`` (``place_order`` enqueues them); this module binds their handlers
+and imports ``services``, never the reverse. Neither task carries an argument. Each handler finds its
+order by its own task ID (``WHERE fraud_check_task_id = :task_id FOR UPDATE``), so it reads the order as
+it is now, not as it was when the task was enqueued. If no order points at the task any more (deleted,
+cancelled, rejected by the other step), the task ends ``discarded`` after one attempt: there is nothing
+to retry for.
 
 The row lock serialises the two handlers of one order. Each records its verdict and clears its own
 pointer; the second to commit sees both verdicts and performs the join (``screening.join_if_ready``).
@@ -15,31 +17,18 @@ expired, cancelled by hand, discarded, or pruned) would otherwise stay ``screeni
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from orders import fraud, screening, stock
+from orders import fraud, screening, services, stock
 from orders.models import Order, OrderState
-from queue_core import (
-    UNSUCCESSFUL_STATES,
-    DanglingReference,
-    Discard,
-    RetryPolicy,
-    RunningTask,
-    TaskRegistry,
-    TaskState,
-    states_of,
-)
+from queue_core import DanglingReference, Discard, RunningTask, TaskRegistry
 
 registry = TaskRegistry()
 
-# Both handlers are short database work; a failure is a lock timeout or a lost connection, which a
-# few quick retries outlast. Repair rejects the order if they do not.
-SCREENING_RETRY = RetryPolicy(max_attempts=5, base_seconds=0.5, cap_seconds=30.0)
 FRAUD_STEP = "fraud screening"
 STOCK_STEP = "stock reservation"
 
@@ -52,7 +41,7 @@ def _order_pointing_at(session: Session, column: InstrumentedAttribute[Any], tas
     return order
 
 
-@registry.task("orders.screen_for_fraud", queue="orders", retry=SCREENING_RETRY)
+@registry.handles(services.SCREEN_FOR_FRAUD)
 def screen_for_fraud(task: RunningTask, session: Session) -> None:
     """Apply the fraud rules to the order's current email, total and country."""
     order = _order_pointing_at(session, Order.fraud_check_task_id, task)
@@ -69,7 +58,7 @@ def screen_for_fraud(task: RunningTask, session: Session) -> None:
 
 # Commits alone: the product rows it locks are the hottest in the shop; in a commit group they would stay
 # locked through the tasks after it, and two groups reserving in different orders could deadlock.
-@registry.task("orders.reserve_stock", queue="orders", retry=SCREENING_RETRY, commits_alone=True)
+@registry.handles(services.RESERVE_STOCK, commits_alone=True)
 def reserve_stock(task: RunningTask, session: Session) -> None:
     """Reserve every unit of the order's current lines, or none and reject it as out of stock."""
     order = _order_pointing_at(session, Order.stock_reservation_task_id, task)
@@ -90,31 +79,16 @@ def _repair(
 
     An order still screening cannot pass without that step: it is rejected with a reason naming the
     step and the task's state, its other step is stopped and its stock released. An order that moved on
-    only loses its stale pointer. Each row is locked, then its task's state read again: a task that an
-    operator re-queued after the search found it (pending, running or succeeded again) keeps its order.
+    only loses its stale pointer. (``repair_dangling`` hands the rows over locked, still pointing at
+    the task, and the task still dead: an order whose task was re-queued meanwhile is not among them.)
     """
     for reference in dangling:
-        order_id: uuid.UUID = reference.primary_key["id"]
-        order = session.scalars(
-            select(Order)
-            .where(Order.id == order_id, column == reference.task_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).one_or_none()
-        if order is None:
-            continue  # it moved on between being found and being locked
-        if not _is_dead(states_of(session, [reference.task_id]).get(reference.task_id)):
-            continue  # re-queued since it was reported: live again, and the order still needs it
+        order = session.get_one(Order, reference.primary_key["id"])
         setattr(order, column.key, None)
         if order.order_state is OrderState.SCREENING:
             task_state = reference.task_state or "missing"
             reason = f"{step} did not complete: task {reference.task_id} is {task_state}"
             screening.reject(session, order, reason)
-
-
-def _is_dead(state: TaskState | None) -> bool:
-    """Missing (None) or unsuccessful: the task will never finish its step."""
-    return state is None or state in UNSUCCESSFUL_STATES
 
 
 def repair_fraud_check(session: Session, dangling: Sequence[DanglingReference]) -> None:

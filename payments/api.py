@@ -9,22 +9,15 @@ from __future__ import annotations
 import uuid
 from typing import Any, NoReturn
 
-from flask import current_app
 from flask_smorest import Blueprint, abort
 from marshmallow import RAISE
-from sqlalchemy.orm import Session
 
 from payments import services
 from payments.models import Payment
 from payments.schemas import PaymentListQuerySchema, PaymentPageSchema, PaymentSchema
+from request_session import db
 
 blp = Blueprint("payments", __name__, url_prefix="/api", description="payments")
-
-
-def db() -> Session:
-    """This request's session: opened by the composition root with its reactions wired, closed after."""
-    session: Session = current_app.extensions["db_session"]()
-    return session
 
 
 @blp.get("/payments/<uuid:payment_id>")

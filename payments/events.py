@@ -1,8 +1,8 @@
 """What the payments context announces, and how it announces it.
 
 Other contexts learn about payments only through these events. ``publish`` hands an event to the
-reactions the composition root wired into this session (``shop/reactions.py``); they run at once, in
-the same transaction, so the event and its consequences commit or roll back together.
+reactions the composition root wired into this session (``shop/bootstrap.py``, ``shop/reactions.py``);
+they run at once, in the same transaction, so the event and its consequences commit or roll back together.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-REACTIONS_KEY = "reactions"  # Session.info key under which the composition root puts its dispatcher
+# The Session.info key this context reads its dispatcher from; shop/bootstrap.py fills it.
+REACTIONS_KEY = "reactions"
 
 
 @dataclass(frozen=True)

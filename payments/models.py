@@ -91,6 +91,19 @@ class Payment(PaymentsBase):
         UtcDateTime, server_default=func.current_timestamp(), onupdate=func.current_timestamp()
     )
 
+    @classmethod
+    def for_order(cls, order_id: uuid.UUID, amount_cents: int, currency: str) -> Payment:
+        """A new ``pending`` payment, with an idempotency key of its own for every attempt to charge it."""
+        payment_id = uuid7()
+        return cls(
+            id=payment_id,
+            order_id=order_id,
+            amount_cents=amount_cents,
+            currency=currency,
+            idempotency_key=f"payment-{payment_id}",
+            state=PaymentState.PENDING.value,
+        )
+
     @property
     def payment_state(self) -> PaymentState:
         return PaymentState(self.state)

@@ -16,8 +16,8 @@ from queue_core import TaskState
 DEFAULT_PAGE = 50
 
 
-class PaymentTaskSchema(Schema):
-    """A task a payment points at; ``state`` is null once the task was pruned."""
+class PaymentTaskPointerOut(Schema):
+    """A task a payment points at (its charge or its refund), and its state now: null once pruned."""
 
     id = fields.UUID(required=True)
     state = fields.Enum(TaskState, by_value=True, allow_none=True)
@@ -33,8 +33,8 @@ class PaymentSchema(Schema):
     currency = fields.String(attribute="payment.currency")
     idempotency_key = fields.String(attribute="payment.idempotency_key")
     being_processed = fields.Boolean(attribute="payment.is_being_processed")
-    charge_task = fields.Nested(PaymentTaskSchema, allow_none=True)
-    refund_task = fields.Nested(PaymentTaskSchema, allow_none=True)
+    charge_task = fields.Nested(PaymentTaskPointerOut, allow_none=True)
+    refund_task = fields.Nested(PaymentTaskPointerOut, allow_none=True)
     gateway_charge_id = fields.String(attribute="payment.gateway_charge_id", allow_none=True)
     gateway_refund_status = fields.String(attribute="payment.gateway_refund_status", allow_none=True)
     failure_reason = fields.String(attribute="payment.failure_reason", allow_none=True)

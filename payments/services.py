@@ -1,7 +1,11 @@
 """The payments context's use cases: plain functions taking the caller's session. None of them commits.
 
 ``request_payment`` and ``cancel_payment_for_order`` are what the composition root's reactions call;
-the rest serve the HTTP API.
+``record_charge_outcome``, ``record_refund_outcome`` and ``give_up`` are what the task handlers call
+once the gateway has answered (or has not); the rest serve the HTTP API.
+
+The two tasks these use cases enqueue are declared here, with what enqueueing them needs; their handlers
+(``tasks``) import this module and bind to them, and this module never imports ``tasks``.
 """
 
 from __future__ import annotations
@@ -16,11 +20,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import queue_core
+from payments import events
+from payments.gateway_client import Captured, ChargeOutcome, RefundOutcome
 from payments.models import Payment, PaymentState
-from payments.tasks import charge_payment, refund_payment
+from queue_core import RetryPolicy, TaskDefinition
 
 CURRENCY = re.compile(r"[A-Z]{3}\Z")
 MAX_PAGE = 200
+
+# Gateway outages of a few seconds to a minute are ridden out; a longer one fails the payment (and voids
+# its key) rather than leave the customer's order waiting without an answer.
+CHARGE_RETRY = RetryPolicy(max_attempts=6, base_seconds=0.5, cap_seconds=30)
+# A refund must happen however long the gateway is away: a long budget, and the repair function enqueues
+# a fresh task if even that is spent.
+REFUND_RETRY = RetryPolicy(max_attempts=20, base_seconds=1, cap_seconds=300)
+CHARGE = TaskDefinition.declare("payments.charge", queue="payments", retry=CHARGE_RETRY)
+REFUND = TaskDefinition.declare("payments.refund", queue="payments", retry=REFUND_RETRY)
 
 
 def request_payment(session: Session, *, order_id: uuid.UUID, amount_cents: int, currency: str) -> Payment:
@@ -37,20 +52,12 @@ def request_payment(session: Session, *, order_id: uuid.UUID, amount_cents: int,
     existing = payment_for_order(session, order_id)
     if existing is not None:
         return existing
-    payment_id = queue_core.uuid7()
-    payment = Payment(
-        id=payment_id,
-        order_id=order_id,
-        amount_cents=amount_cents,
-        currency=currency,
-        idempotency_key=f"payment-{payment_id}",
-        state=PaymentState.PENDING.value,
-    )
+    payment = Payment.for_order(order_id, amount_cents, currency)
     try:
         # A savepoint: if another transaction created this order's payment meanwhile, the UNIQUE order_id
         # refuses ours, and our payment and its task vanish together.
         with session.begin_nested():
-            payment.processing_task_id = charge_payment.enqueue(session)
+            payment.processing_task_id = CHARGE.enqueue(session)
             session.add(payment)
             session.flush()
     except IntegrityError:
@@ -88,10 +95,42 @@ def cancel_payment_for_order(session: Session, order_id: uuid.UUID) -> Payment |
             queue_core.cancel(session, payment.processing_task_id)
             payment.processing_task_id = None
         payment.cancel()
-        payment.start_void(refund_payment.enqueue(session))
+        payment.start_void(REFUND.enqueue(session))
     elif payment.payment_state is PaymentState.CAPTURED:
-        payment.start_refund(refund_payment.enqueue(session))
+        payment.start_refund(REFUND.enqueue(session))
     return payment
+
+
+def record_charge_outcome(session: Session, payment: Payment, outcome: ChargeOutcome) -> None:
+    """The gateway answered the charge: the payment is captured or declined, and says so (an event)."""
+    payment.processing_task_id = None
+    if isinstance(outcome, Captured):
+        payment.capture(outcome.charge_id)
+        events.publish(session, events.PaymentCaptured(order_id=payment.order_id, payment_id=payment.id))
+    else:
+        payment.decline(outcome.reason)
+        events.publish(session, _failed(payment))
+
+
+def give_up(session: Session, payment: Payment, reason: str) -> None:
+    """Fail a pending payment for good: clear its charge pointer, void its key, announce PaymentFailed.
+
+    The void is a refund task: a charge that an attempt made after all (it timed out on our side) is given
+    back, and one that has not reached the gateway yet is refused when it does.
+    """
+    payment.processing_task_id = None
+    payment.fail(reason)
+    payment.start_void(REFUND.enqueue(session))
+    events.publish(session, _failed(payment))
+
+
+def record_refund_outcome(session: Session, payment: Payment, outcome: RefundOutcome) -> None:
+    """The gateway refunded the charge (or voided the key): the payment is settled; a refund announced."""
+    was_refunding = payment.payment_state is PaymentState.REFUNDING
+    payment.refund_task_id = None
+    payment.finish_refund(outcome.status)
+    if was_refunding:
+        events.publish(session, events.PaymentRefunded(order_id=payment.order_id, payment_id=payment.id))
 
 
 def get_payment(session: Session, payment_id: uuid.UUID) -> Payment | None:
@@ -131,29 +170,23 @@ def list_payments(
 
 
 @dataclass(frozen=True)
-class TaskPointer:
-    """A task a payment points at, with its state now (``None``: the task was pruned)."""
-
-    id: uuid.UUID
-    state: queue_core.TaskState | None
-
-
-@dataclass(frozen=True)
 class TrackedPayment:
     """A payment with the tasks working on it: what the API shows."""
 
     payment: Payment
-    charge_task: TaskPointer | None
-    refund_task: TaskPointer | None
+    charge_task: queue_core.TaskPointer | None
+    refund_task: queue_core.TaskPointer | None
 
 
 def with_task_states(session: Session, payments: Sequence[Payment]) -> list[TrackedPayment]:
     """Each payment with the current state of its charge and refund tasks, read in one query."""
-    states = queue_core.states_of(
+    pointer = queue_core.task_pointers(
         session, [task_id for p in payments for task_id in (p.processing_task_id, p.refund_task_id)]
     )
-
-    def pointer(task_id: uuid.UUID | None) -> TaskPointer | None:
-        return None if task_id is None else TaskPointer(task_id, states.get(task_id))
-
     return [TrackedPayment(p, pointer(p.processing_task_id), pointer(p.refund_task_id)) for p in payments]
+
+
+def _failed(payment: Payment) -> events.PaymentFailed:
+    return events.PaymentFailed(
+        order_id=payment.order_id, payment_id=payment.id, reason=payment.failure_reason or payment.state
+    )

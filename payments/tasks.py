@@ -1,10 +1,12 @@
 """The payments context's task handlers: charge, refund (or void), and repair what a dead task left.
 
-Each handler finds its payment by the task's ID, never by a payload, and is safe to run any number of
-times. The charge handler sends the gateway the payment's own idempotency key on every attempt, and the
-gateway answers a repeated key with the original charge. The handler's writes and the task's completion
-commit together (the worker does that), so a crash anywhere, before or after the gateway answered, means
-the whole attempt runs again with the same key: the customer is charged exactly once.
+Each handler finds its payment by the task's ID, never by a payload, asks the gateway, and hands the
+answer to a use case (``services``, which declares both tasks; it never imports this module). Each is
+safe to run any number of times. The charge handler sends the gateway the payment's own idempotency key
+on every attempt, and the gateway answers a repeated key with the original charge. The handler's writes
+and the task's completion commit together (the worker does that), so a crash anywhere, before or after
+the gateway answered, means the whole attempt runs again with the same key: the customer is charged
+exactly once.
 
 Money that may have moved is never abandoned: a payment that ends without a capture (the retry budget
 spent, the request refused, the order cancelled) gets a refund task that voids its key at the gateway.
@@ -18,26 +20,13 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from payments import events
-from payments.gateway_client import (
-    Captured,
-    GatewayClient,
-    GatewayError,
-    GatewayRejected,
-)
+from payments import services
+from payments.gateway_client import GatewayClient, GatewayError, GatewayRejected
 from payments.models import Payment, PaymentState
-from queue_core import (
-    UNSUCCESSFUL_STATES,
-    DanglingReference,
-    Discard,
-    RetryPolicy,
-    RunningTask,
-    TaskRegistry,
-    TaskState,
-    states_of,
-)
+from queue_core import DanglingReference, Discard, RunningTask, TaskRegistry
 
-GATEWAY_KEY = "payment_gateway"  # Session.info key under which the composition root puts its GatewayClient
+# The Session.info key the handlers read the gateway client from; shop/bootstrap.py fills it.
+GATEWAY_KEY = "payment_gateway"
 
 registry = TaskRegistry()
 
@@ -57,17 +46,9 @@ def refund_idempotency_key(payment: Payment) -> str:
     return f"{payment.idempotency_key}-refund"
 
 
-# Gateway outages of a few seconds to a minute are ridden out; a longer one fails the payment (and voids
-# its key) rather than leave the customer's order waiting without an answer.
-CHARGE_RETRY = RetryPolicy(max_attempts=6, base_seconds=0.5, cap_seconds=30)
-# A refund must happen however long the gateway is away: a long budget, and the repair function enqueues
-# a fresh task if even that is spent.
-REFUND_RETRY = RetryPolicy(max_attempts=20, base_seconds=1, cap_seconds=300)
-
-
 # Each charge and refund commits alone: its row lock is held while the gateway answers, and must hold up
 # nothing else (see queue_core's ``commits_alone``).
-@registry.task("payments.charge", queue="payments", retry=CHARGE_RETRY, commits_alone=True)
+@registry.handles(services.CHARGE, commits_alone=True)
 def charge_payment(task: RunningTask, session: Session) -> None:
     """Charge the payment that points at this task, once, whatever happened to earlier attempts."""
     # The lock is held across the gateway call, on purpose: nobody else may change the payment while its
@@ -93,21 +74,16 @@ def charge_payment(task: RunningTask, session: Session) -> None:
     except GatewayError as error:
         if task.attempt < task.max_attempts:
             raise  # the queue retries with backoff, and the retry sends the same key
-        give_up(session, payment, f"gateway unreachable after {task.attempt} attempts: {_describe(error)}")
+        reason = f"gateway unreachable after {task.attempt} attempts: {_describe(error)}"
+        services.give_up(session, payment, reason)
         return
     except GatewayRejected as error:
-        give_up(session, payment, f"gateway refused the charge: {_describe(error)}")
+        services.give_up(session, payment, f"gateway refused the charge: {_describe(error)}")
         return
-    payment.processing_task_id = None
-    if isinstance(outcome, Captured):
-        payment.capture(outcome.charge_id)
-        events.publish(session, events.PaymentCaptured(order_id=payment.order_id, payment_id=payment.id))
-    else:
-        payment.decline(outcome.reason)
-        events.publish(session, _failed(payment))
+    services.record_charge_outcome(session, payment, outcome)
 
 
-@registry.task("payments.refund", queue="payments", retry=REFUND_RETRY, commits_alone=True)
+@registry.handles(services.REFUND, commits_alone=True)
 def refund_payment(task: RunningTask, session: Session) -> None:
     """Give back a captured charge, or void the key of a payment that ended without one.
 
@@ -124,19 +100,7 @@ def refund_payment(task: RunningTask, session: Session) -> None:
     outcome = gateway(session).refund(
         idempotency_key=refund_idempotency_key(payment), charge_idempotency_key=payment.idempotency_key
     )
-    was_refunding = payment.payment_state is PaymentState.REFUNDING
-    payment.refund_task_id = None
-    payment.finish_refund(outcome.status)
-    if was_refunding:
-        events.publish(session, events.PaymentRefunded(order_id=payment.order_id, payment_id=payment.id))
-
-
-def give_up(session: Session, payment: Payment, reason: str) -> None:
-    """Fail a pending payment for good: clear its charge pointer, void its key, announce PaymentFailed."""
-    payment.processing_task_id = None
-    payment.fail(reason)
-    payment.start_void(refund_payment.enqueue(session))
-    events.publish(session, _failed(payment))
+    services.record_refund_outcome(session, payment, outcome)
 
 
 def repair_charge_references(session: Session, dangling: Sequence[DanglingReference]) -> None:
@@ -144,15 +108,15 @@ def repair_charge_references(session: Session, dangling: Sequence[DanglingRefere
 
     This is the last-attempt path for attempts that never reached it (the worker was killed on the last
     attempt, the task was cancelled by hand, a bug kept raising): an exhausted retry budget leaves the
-    payment visibly failed and its key voided, never stuck.
+    payment visibly failed and its key voided, never stuck. ``repair_dangling`` hands each payment over
+    locked, still pointing at the task, and the task still dead.
     """
     for reference in dangling:
-        payment = _locked_if_still_pointing(session, reference)
-        if payment is None:
-            continue
+        payment = session.get_one(Payment, reference.primary_key["id"])
         if payment.payment_state is PaymentState.PENDING:
             task_state = reference.task_state or "missing"
-            give_up(session, payment, f"charge task {reference.task_id} ended {task_state} without an answer")
+            reason = f"charge task {reference.task_id} ended {task_state} without an answer"
+            services.give_up(session, payment, reason)
         else:
             payment.processing_task_id = None
 
@@ -160,39 +124,11 @@ def repair_charge_references(session: Session, dangling: Sequence[DanglingRefere
 def repair_refund_references(session: Session, dangling: Sequence[DanglingReference]) -> None:
     """A payment whose refund task died gets a fresh one: a refund (or void) must eventually happen."""
     for reference in dangling:
-        payment = _locked_if_still_pointing(session, reference)
-        if payment is not None:
-            payment.refund_task_id = refund_payment.enqueue(session)
+        session.get_one(Payment, reference.primary_key["id"]).refund_task_id = refund_payment.enqueue(session)
 
 
 registry.track_reference(Payment.processing_task_id, repair=repair_charge_references)
 registry.track_reference(Payment.refund_task_id, repair=repair_refund_references)
-
-
-def _locked_if_still_pointing(session: Session, reference: DanglingReference) -> Payment | None:
-    """The payment, locked, if it still points at the reported task and that task is still dead.
-
-    The search that found the row ran before this lock: since then a handler may have moved the payment
-    on, or an operator may have re-queued the dead task (it is pending, running or even succeeded again).
-    Either way the row is not this repair's to touch any more, so it is read again, after the lock.
-    """
-    payment = session.get(Payment, reference.primary_key["id"], with_for_update=True, populate_existing=True)
-    if payment is None or getattr(payment, reference.column) != reference.task_id:
-        return None
-    if not _is_dead(states_of(session, [reference.task_id]).get(reference.task_id)):
-        return None
-    return payment
-
-
-def _is_dead(state: TaskState | None) -> bool:
-    """Missing (None) or unsuccessful: the task will never answer for this payment."""
-    return state is None or state in UNSUCCESSFUL_STATES
-
-
-def _failed(payment: Payment) -> events.PaymentFailed:
-    return events.PaymentFailed(
-        order_id=payment.order_id, payment_id=payment.id, reason=payment.failure_reason or payment.state
-    )
 
 
 def _describe(error: Exception) -> str:

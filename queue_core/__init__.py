@@ -29,7 +29,7 @@ real PostgreSQL (tests/integration/queue_core/):
 7. Inverted references, generically. Packages register the columns that hold task IDs. The queue can
    list the rows that point at a task, keeps a referenced finished task when pruning (or nulls the
    pointer, per column), and reports dangling references (rows pointing at a dead, cancelled, expired,
-   discarded or missing task) to the owning package's repair function.
+   discarded or missing task) to the owning package's repair function, locked and checked again first.
 8. A small hot table. Finished tasks are pruned in batches after a retention period; claims read only
    the partial index of claimable rows, so history does not slow them.
 9. Inspection. Counts by state and queue, oldest pending age, throughput, pickup latency percentiles,
@@ -43,7 +43,15 @@ Alembic revisions in ``queue_core/migrations``); run workers with ``Worker(engin
 
 from queue_core._claims import ClaimedTask
 from queue_core._clock import UtcDateTime
-from queue_core._control import TaskNotFoundError, cancel, requeue, state_of, states_of
+from queue_core._control import (
+    TaskNotFoundError,
+    TaskPointer,
+    cancel,
+    requeue,
+    state_of,
+    states_of,
+    task_pointers,
+)
 from queue_core._dashboard import (
     InFlightTask,
     MinuteBucket,
@@ -113,6 +121,7 @@ __all__ = [
     "TaskDefinition",
     "TaskDetails",
     "TaskNotFoundError",
+    "TaskPointer",
     "TaskReference",
     "TaskRegistry",
     "TaskSpec",
@@ -141,6 +150,7 @@ __all__ = [
     "states_of",
     "task_counts",
     "task_details",
+    "task_pointers",
     "throughput",
     "uuid7",
 ]

@@ -7,7 +7,8 @@ cancelling a payment and cancelling the task its ``processing_task_id`` points a
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
@@ -90,3 +91,27 @@ def states_of(
         return {}
     rows = session.execute(select(tasks.c.id, tasks.c.state).where(tasks.c.id.in_(wanted)))
     return {task_id: TaskState(state) for task_id, state in rows}
+
+
+@dataclass(frozen=True)
+class TaskPointer:
+    """A task a business row points at, with the task's state now (``None``: the queue no longer has it)."""
+
+    id: uuid.UUID
+    state: TaskState | None
+
+
+def task_pointers(
+    session: Session | Connection, task_ids: Iterable[uuid.UUID | None]
+) -> Callable[[uuid.UUID | None], TaskPointer | None]:
+    """Read the states of ``task_ids`` in one query; returns what turns a pointer into a ``TaskPointer``.
+
+    For a page of business rows: ``pointer = task_pointers(session, [row.task_id for row in rows])``, then
+    ``pointer(row.task_id)`` is None for an empty column, else the task's ID and current state.
+    """
+    states = states_of(session, task_ids)
+
+    def pointer(task_id: uuid.UUID | None) -> TaskPointer | None:
+        return None if task_id is None else TaskPointer(task_id, states.get(task_id))
+
+    return pointer

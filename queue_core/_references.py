@@ -7,7 +7,8 @@ A business package registers its columns (``Payment.processing_task_id``); the q
   the row stays visible as dangling until it is repaired),
 - find *dangling* references: rows pointing at a task that is dead, cancelled, expired, discarded or gone
   (``find_dangling``), and hand them to the owning package's repair function (``repair_dangling``), so
-  recovery mends business state and not just queue state.
+  recovery mends business state and not just queue state. The rows are handed over locked and checked
+  again under the lock, so a repair function decides only what the business does with them.
 
 queue_core sees only SQLAlchemy columns and primary keys here: no business word crosses into it.
 """
@@ -20,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Table, false, or_, select
+from sqlalchemy import Column, ColumnElement, Connection, Table, false, inspect, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from queue_core._models import task_table
@@ -51,6 +52,8 @@ class DanglingReference(ReferencingRow):
     task_state: str | None
 
 
+# Receives rows that are locked in the caller's transaction, still point at their task, and whose task is
+# still unsuccessful or missing (see ``repair_dangling``).
 RepairFunction = Callable[[Session, Sequence[DanglingReference]], None]
 
 
@@ -127,22 +130,99 @@ def find_dangling(
     return found
 
 
-def repair_dangling(session: Session, references: Sequence[TaskReference]) -> list[DanglingReference]:
-    """Hand each column's dangling rows (up to 1,000 per column per call) to its repair function.
+def repair_dangling(
+    session: Session,
+    references: Sequence[TaskReference],
+    dangling: Sequence[DanglingReference] | None = None,
+) -> list[DanglingReference]:
+    """Hand each column's dangling rows, locked and checked again, to its repair function; does not commit.
 
-    Runs in the caller's transaction. Returns the dangling rows found for columns that have no repair
-    function (left for a person).
+    ``dangling`` is what an earlier ``find_dangling`` reported; by default the rows are searched for now
+    (up to 1,000 per column). Either way the search ran before any lock: since then a handler may have
+    moved a row on, or a person re-queued its task. So each row is locked first
+    (``SELECT ... FOR UPDATE SKIP LOCKED``), then kept only if it still points at the same task and that
+    task, read again, is still unsuccessful or missing; ``task_state`` is the state read under the lock.
+    A repair function gets only rows that are its to mend, and decides only what the business does.
+
+    SKIP LOCKED, because a repair is never urgent: a row that a handler, a request or another repair holds
+    is left for the next call rather than waited for. Waiting would hold the rows locked so far while
+    waiting, in an order other paths do not share (docs/architecture.md, "Locks and their order"), and
+    NOWAIT would fail the whole column for one busy row. Objects of those rows that the session already
+    holds are expired, so ``session.get`` gives the repair function the row as it is under the lock.
+
+    Returns the dangling rows of columns that have no repair function (left for a person; not locked).
     """
     unrepaired: list[DanglingReference] = []
     for ref in references:
-        dangling = find_dangling(session, [ref])
-        if not dangling:
+        if dangling is None:
+            found = find_dangling(session, [ref])
+        else:
+            found = [d for d in dangling if (d.table, d.column) == (ref.table.name, ref.column.name)]
+        if not found:
             continue
         if ref.repair is None:
-            unrepaired.extend(dangling)
-        else:
-            ref.repair(session, dangling)
+            unrepaired.extend(found)
+            continue
+        still_dangling = _lock_still_dangling(session, ref, found)
+        if still_dangling:
+            ref.repair(session, still_dangling)
     return unrepaired
+
+
+def _lock_still_dangling(
+    session: Session, ref: TaskReference, found: Sequence[DanglingReference]
+) -> list[DanglingReference]:
+    """Lock the rows of ``found`` nobody else holds; keep those still pointing at a dead or missing task."""
+    pk_columns = list(ref.table.primary_key.columns)
+    reported = {(_key(pk_columns, d.primary_key), d.task_id) for d in found}
+    locked = session.execute(
+        select(*pk_columns, ref.column.label("task_id"))
+        .where(
+            _has_key(pk_columns, [key for key, _ in reported]),
+            ref.column.in_({task_id for _, task_id in reported}),
+        )
+        .order_by(*pk_columns)
+        .with_for_update(skip_locked=True)
+    ).all()
+    pointing = [row for row in locked if (_key(pk_columns, ref.primary_key_of(row)), row.task_id) in reported]
+    states_now = select(task_table.c.id, task_table.c.state).where(
+        task_table.c.id.in_({row.task_id for row in pointing})
+    )
+    states: dict[uuid.UUID, str] = {row.id: row.state for row in session.execute(states_now)}
+    unsuccessful = {state.value for state in UNSUCCESSFUL_STATES}
+    still_dangling = [
+        DanglingReference(
+            ref.table.name, ref.column.name, ref.primary_key_of(row), row.task_id, states.get(row.task_id)
+        )
+        for row in pointing
+        if row.task_id not in states or states[row.task_id] in unsuccessful  # missing, or will never succeed
+    ]
+    _expire_held_objects(session, ref.table, {_key(pk_columns, d.primary_key) for d in still_dangling})
+    return still_dangling
+
+
+def _expire_held_objects(session: Session, table: Table, keys: set[tuple[Any, ...]]) -> None:
+    """Expire the session's objects of these rows: loaded before the lock, they may be out of date."""
+    for obj in list(session.identity_map.values()):
+        state = inspect(obj)
+        if table not in state.mapper.tables or state.identity is None:
+            continue
+        primary_key = dict(
+            zip([column.name for column in state.mapper.primary_key], state.identity, strict=True)
+        )
+        if _key(list(table.primary_key.columns), primary_key) in keys:
+            session.expire(obj)
+
+
+def _key(pk_columns: Sequence[Column[Any]], primary_key: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(primary_key.get(column.name) for column in pk_columns)
+
+
+def _has_key(pk_columns: Sequence[Column[Any]], keys: Sequence[tuple[Any, ...]]) -> ColumnElement[bool]:
+    """SQL: the row's primary key is one of ``keys`` (a plain IN for a one-column key)."""
+    if len(pk_columns) == 1:
+        return pk_columns[0].in_([key[0] for key in keys])
+    return tuple_(*pk_columns).in_(keys)
 
 
 def still_needed(references: Sequence[TaskReference], task_id: Any, task_state: Any) -> ColumnElement[bool]:

@@ -68,6 +68,28 @@ class TaskDefinition:
     handler: Handler
     options: TaskOptions
 
+    @classmethod
+    def declare(
+        cls,
+        name: str,
+        *,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        retry: RetryPolicy | None = None,
+        expires_in: float | None = None,
+    ) -> TaskDefinition:
+        """A task with what enqueueing it needs, and no handler yet: ``TaskRegistry.handles`` binds one.
+
+        For a package whose use cases enqueue a task whose handler calls those use cases back: the use
+        cases' module declares the task and enqueues it; the handlers' module imports that one and binds
+        its handler (and says how the handler runs: ``commits_alone``, limits). So the two modules import
+        each other in one direction only. Until it is bound, a declared task is in no registry.
+        """
+        options = TaskOptions(
+            queue=queue, priority=priority, retry=retry or RetryPolicy(), expires_in=expires_in
+        )
+        return cls(name=name, handler=_not_bound(name), options=options)
+
     def enqueue(
         self,
         session: Session,
@@ -122,6 +144,15 @@ class Schedule:
             raise ValueError("every= must be positive")
 
 
+def _not_bound(name: str) -> Handler:
+    """The stand-in handler of a declared task: never registered, so never run by a worker."""
+
+    def not_bound(task: RunningTask, session: Session) -> None:
+        raise LookupError(f"task {name!r} was declared but no handler was bound to it (TaskRegistry.handles)")
+
+    return not_bound
+
+
 class TaskRegistry:
     """Task definitions, schedules and references of one package, or of the whole application."""
 
@@ -149,20 +180,37 @@ class TaskRegistry:
         holds row locks: in a group, the locks taken by the tasks before it would be held through that
         call, and the locks it takes would be held through the tasks after it.
         """
-        options = TaskOptions(
-            queue=queue,
-            priority=priority,
-            retry=retry or RetryPolicy(),
-            expires_in=expires_in,
+        declared = TaskDefinition.declare(
+            name, queue=queue, priority=priority, retry=retry, expires_in=expires_in
+        )
+        return self.handles(
+            declared, concurrency_limit=concurrency_limit, rate_limit=rate_limit, commits_alone=commits_alone
+        )
+
+    def handles(
+        self,
+        declared: TaskDefinition,
+        *,
+        concurrency_limit: int | None = None,
+        rate_limit: RateLimit | None = None,
+        commits_alone: bool = False,
+    ) -> Callable[[Handler], TaskDefinition]:
+        """Decorator: the decorated function handles ``declared`` (see ``TaskDefinition.declare``).
+
+        Registers the task with its handler and with how the handler runs (the options of ``task``), and
+        returns the registered definition.
+        """
+        if concurrency_limit is not None and concurrency_limit < 1:
+            raise ValueError("concurrency_limit must be at least 1")
+        options = replace(
+            declared.options,
             concurrency_limit=concurrency_limit,
             rate_limit=rate_limit,
             commits_alone=commits_alone,
         )
-        if concurrency_limit is not None and concurrency_limit < 1:
-            raise ValueError("concurrency_limit must be at least 1")
 
         def register(handler: Handler) -> TaskDefinition:
-            definition = TaskDefinition(name=name, handler=handler, options=options)
+            definition = replace(declared, handler=handler, options=options)
             self.add(definition)
             return definition
 

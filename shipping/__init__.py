@@ -8,7 +8,13 @@ Owns
     else's system, idempotent per task ID) and marks them dispatched. The pointer is kept after the batch
     is sent, as the record of which shipments left together, and nulled when the task is pruned.
 
-Publishes (``events``)
+Modules, as in every context
+    ``models`` (guarded transitions; ``Shipment.for_order`` makes a new one), ``services`` (use cases; it
+    declares the manifest task), ``tasks`` (the dispatcher, the manifest's handler, which books with the
+    carrier and hands the manifest to ``services.record_manifest``, and the repair; imports ``services``,
+    never the reverse), ``events``, ``schemas`` and ``api`` (HTTP, read-only). Its own: ``carrier``.
+
+Publishes (``events``, to the dispatcher in ``session.info[events.REACTIONS_KEY]``)
     ``ShipmentDispatched(order_id, shipment_id, tracking_number)``, once per shipment, in the transaction
     that completes its manifest task.
 

@@ -9,23 +9,16 @@ from __future__ import annotations
 import uuid
 from typing import Any, NoReturn
 
-from flask import current_app
 from flask_smorest import Blueprint, abort
 from marshmallow import RAISE
-from sqlalchemy.orm import Session
 
-from queue_core import TaskNotFoundError, state_of
+from queue_core import TaskNotFoundError, TaskPointer, state_of
+from request_session import db
 from shipping import services
 from shipping.models import Shipment
 from shipping.schemas import BatchSchema, ShipmentListQuerySchema, ShipmentPageSchema, ShipmentSchema
 
 blp = Blueprint("shipping", __name__, url_prefix="/api", description="shipping")
-
-
-def db() -> Session:
-    """This request's session: opened by the composition root with its reactions wired, closed after."""
-    session: Session = current_app.extensions["db_session"]()
-    return session
 
 
 @blp.get("/shipments")
@@ -38,7 +31,7 @@ def list_shipments(**query: Any) -> dict[str, Any]:
     shipments = services.list_shipments(session, **query)
     full_page = len(shipments) == query["limit"]
     return {
-        "shipments": services.with_batch_states(session, shipments),
+        "shipments": services.with_task_states(session, shipments),
         "next_before": shipments[-1].id if full_page else None,
     }
 
@@ -77,15 +70,15 @@ def get_batch(task_id: uuid.UUID) -> dict[str, Any]:
             _not_found(f"no batch {task_id}")
         state = None
     return {
-        "task": services.TaskPointer(task_id, state),
-        "shipments": services.with_batch_states(session, shipments),
+        "task": TaskPointer(task_id, state),
+        "shipments": services.with_task_states(session, shipments),
     }
 
 
 def _tracked(shipment: Shipment | None, missing: str) -> services.TrackedShipment:
     if shipment is None:
         _not_found(missing)
-    [tracked] = services.with_batch_states(db(), [shipment])
+    [tracked] = services.with_task_states(db(), [shipment])
     return tracked
 
 

@@ -13,8 +13,8 @@ from shipping.models import ShipmentState
 from shipping.services import DEFAULT_PAGE_SIZE, MAX_PAGE
 
 
-class BatchTaskSchema(Schema):
-    """A batch's manifest task; ``state`` is null once the task no longer exists."""
+class ShipmentTaskPointerOut(Schema):
+    """A task a shipment points at (its batch's manifest task), and its state now: null once pruned."""
 
     id = fields.UUID(required=True)
     state = fields.Enum(TaskState, by_value=True, allow_none=True)
@@ -27,7 +27,7 @@ class ShipmentSchema(Schema):
     order_id = fields.UUID(attribute="shipment.order_id")
     state = fields.String(attribute="shipment.state", metadata={"enum": [s.value for s in ShipmentState]})
     destination_country = fields.String(attribute="shipment.destination_country")
-    batch_task = fields.Nested(BatchTaskSchema, allow_none=True)
+    batch_task = fields.Nested(ShipmentTaskPointerOut, allow_none=True)
     manifest_number = fields.String(attribute="shipment.manifest_number", allow_none=True)
     tracking_number = fields.String(attribute="shipment.tracking_number", allow_none=True)
     created_at = fields.AwareDateTime(attribute="shipment.created_at")
@@ -52,5 +52,5 @@ class ShipmentListQuerySchema(Schema):
 class BatchSchema(Schema):
     """A batch: its manifest task, and every shipment that points at it (the withdrawn ones no longer do)."""
 
-    task = fields.Nested(BatchTaskSchema, required=True)
+    task = fields.Nested(ShipmentTaskPointerOut, required=True)
     shipments = fields.List(fields.Nested(ShipmentSchema))

@@ -3,11 +3,15 @@
 The batch is the point of this context. ``dispatch_ready_shipments`` gathers every ready shipment and
 points them all at ONE new ``send_manifest`` task, in the caller's transaction: the shipments and their
 task commit together or not at all, and the task carries no arguments (its handler finds its shipments
-by its own ID).
+by its own ID, books them with the carrier and hands the manifest to ``record_manifest``).
+
+The manifest task is declared here (``SEND_MANIFEST``), with what enqueueing it needs; its handler
+(``tasks``) imports this module and binds to it, and this module never imports ``tasks``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,13 +21,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import queue_core
-from queue_core import TaskDefinition
+from queue_core import RetryPolicy, TaskDefinition
+from shipping import carrier, events
 from shipping.models import AlreadyDispatched, InvalidTransition, Shipment, ShipmentState
 
 __all__ = [
     "AlreadyDispatched",
     "InvalidTransition",
-    "TaskPointer",
     "TrackedShipment",
     "batch",
     "cancel_shipment_for_order",
@@ -31,13 +35,18 @@ __all__ = [
     "dispatch_ready_shipments",
     "get_shipment",
     "list_shipments",
+    "record_manifest",
     "shipment_for_order",
-    "with_batch_states",
+    "with_task_states",
 ]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE = 200
 MAX_BATCH_SIZE = 200  # parcels on one manifest; the rest wait for the next tick
+
+SEND_MANIFEST = TaskDefinition.declare(
+    "shipping.send_manifest", queue="shipping", retry=RetryPolicy(max_attempts=8, base_seconds=2.0)
+)
 
 
 def create_shipment(session: Session, *, order_id: uuid.UUID, destination_country: str) -> Shipment:
@@ -51,8 +60,11 @@ def create_shipment(session: Session, *, order_id: uuid.UUID, destination_countr
         return existing
     shipment = Shipment.for_order(order_id, destination_country)
     try:
+        # A savepoint: if another transaction created this order's shipment meanwhile, the UNIQUE order_id
+        # refuses ours. (Its pointer stays empty until a dispatch puts it in a batch.)
         with session.begin_nested():
             session.add(shipment)
+            session.flush()
     except IntegrityError:
         winner = shipment_for_order(session, order_id)
         if winner is None:  # the failure was about something else
@@ -86,15 +98,8 @@ def cancel_shipment_for_order(session: Session, order_id: uuid.UUID) -> Shipment
     return shipment
 
 
-def dispatch_ready_shipments(
-    session: Session, manifest_task: TaskDefinition, *, limit: int = MAX_BATCH_SIZE
-) -> uuid.UUID | None:
-    """Point up to ``limit`` ready shipments, oldest first, at one new ``manifest_task``; returns its ID.
-
-    The manifest task (``tasks.send_manifest``) is passed in rather than imported: the periodic
-    dispatcher, a task handler, calls this function, so a services module importing the tasks module
-    would make each need the other. Handlers call use cases; use cases are told what to enqueue. This
-    module imports nothing from ``shipping.tasks``, and the one dependency reads top-down.
+def dispatch_ready_shipments(session: Session, *, limit: int = MAX_BATCH_SIZE) -> uuid.UUID | None:
+    """Point up to ``limit`` ready shipments, oldest first, at one new manifest task; returns its ID.
 
     ``FOR UPDATE SKIP LOCKED`` makes concurrent dispatchers take disjoint sets: rows another dispatcher
     has selected (and not yet committed) are skipped, never waited for or taken twice. When nothing is
@@ -110,10 +115,24 @@ def dispatch_ready_shipments(
     ).all()
     if not ready:
         return None
-    task_id = manifest_task.enqueue(session)
+    task_id = SEND_MANIFEST.enqueue(session)
     for shipment in ready:
         shipment.join_batch(task_id)
     return task_id
+
+
+def record_manifest(session: Session, shipments: Sequence[Shipment], manifest: carrier.Manifest) -> None:
+    """The carrier took the batch: each shipment is dispatched with its tracking number, and says so."""
+    now = dt.datetime.now(dt.UTC)
+    for shipment in shipments:
+        tracking_number = manifest.tracking_numbers[shipment.id]
+        shipment.dispatch(manifest.manifest_number, tracking_number, now)
+        events.publish(
+            session,
+            events.ShipmentDispatched(
+                order_id=shipment.order_id, shipment_id=shipment.id, tracking_number=tracking_number
+            ),
+        )
 
 
 def get_shipment(session: Session, shipment_id: uuid.UUID) -> Shipment | None:
@@ -158,26 +177,14 @@ def batch(session: Session, task_id: uuid.UUID) -> list[Shipment]:
 
 
 @dataclass(frozen=True)
-class TaskPointer:
-    """A task a shipment points at, with its state now (``None``: the task no longer exists)."""
-
-    id: uuid.UUID
-    state: queue_core.TaskState | None
-
-
-@dataclass(frozen=True)
 class TrackedShipment:
     """A shipment with its batch's manifest task: what the API shows."""
 
     shipment: Shipment
-    batch_task: TaskPointer | None
+    batch_task: queue_core.TaskPointer | None
 
 
-def with_batch_states(session: Session, shipments: Sequence[Shipment]) -> list[TrackedShipment]:
+def with_task_states(session: Session, shipments: Sequence[Shipment]) -> list[TrackedShipment]:
     """Each shipment with the current state of its batch's task, read in one query for all of them."""
-    states = queue_core.states_of(session, [s.shipping_task_id for s in shipments])
-
-    def pointer(task_id: uuid.UUID | None) -> TaskPointer | None:
-        return None if task_id is None else TaskPointer(task_id, states.get(task_id))
-
+    pointer = queue_core.task_pointers(session, [s.shipping_task_id for s in shipments])
     return [TrackedShipment(s, pointer(s.shipping_task_id)) for s in shipments]

@@ -1,32 +1,23 @@
 """The shipping context's tasks: the periodic dispatcher, the manifest it enqueues, and the batch's repair.
 
 Every ``DISPATCH_EVERY_SECONDS`` the dispatcher points all ready shipments at one new ``send_manifest``
-task (``services.dispatch_ready_shipments``, told which task to enqueue: services never import this
-module, so the two do not need each other). That task finds its shipments by its own ID, books them
-with the carrier under that ID (so a retry books the same manifest) and marks them dispatched, in the
-transaction that completes it. Unlike every other task-ID column, ``shipments.shipping_task_id`` is kept
-afterwards, as the record of which shipments left together; pruning the finished task nulls it.
+task (``services.dispatch_ready_shipments``; ``services`` declares the manifest task, this module binds
+its handler, and ``services`` never imports this module). That task finds its shipments by its own ID,
+books them with the carrier under that ID (so a retry books the same manifest) and marks them dispatched
+(``services.record_manifest``), in the transaction that completes it. Unlike every other task-ID
+column, ``shipments.shipping_task_id`` is kept afterwards, as the record of which shipments left
+together; pruning the finished task nulls it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from queue_core import (
-    UNSUCCESSFUL_STATES,
-    DanglingReference,
-    OnPrune,
-    RetryPolicy,
-    RunningTask,
-    TaskRegistry,
-    TaskState,
-    states_of,
-)
-from shipping import carrier, events, services
+from queue_core import DanglingReference, OnPrune, RetryPolicy, RunningTask, TaskRegistry
+from shipping import carrier, services
 from shipping.models import Shipment, ShipmentState
 
 DISPATCH_EVERY_SECONDS = 2.0
@@ -43,20 +34,15 @@ registry = TaskRegistry()
     expires_in=DISPATCH_EVERY_SECONDS * 5,
 )
 def dispatch_shipments(task: RunningTask, session: Session) -> None:
-    """Batch the ready shipments into one ``send_manifest`` task (declared below, looked up at run time)."""
-    services.dispatch_ready_shipments(session, send_manifest)
+    """Batch the ready shipments into one ``send_manifest`` task."""
+    services.dispatch_ready_shipments(session)
 
 
 registry.schedule("shipping.dispatcher", dispatch_shipments, every=DISPATCH_EVERY_SECONDS)
 
 
 # Commits alone: it holds its shipments' locks while the carrier answers (see queue_core's ``commits_alone``).
-@registry.task(
-    "shipping.send_manifest",
-    queue="shipping",
-    retry=RetryPolicy(max_attempts=8, base_seconds=2.0),
-    commits_alone=True,
-)
+@registry.handles(services.SEND_MANIFEST, commits_alone=True)
 def send_manifest(task: RunningTask, session: Session) -> None:
     """Book the batch pointing at this task with the carrier, and mark each of its shipments dispatched."""
     shipments = session.scalars(
@@ -72,16 +58,7 @@ def send_manifest(task: RunningTask, session: Session) -> None:
         str(task.id),
         [carrier.Parcel(shipment.id, shipment.destination_country) for shipment in shipments],
     )
-    now = dt.datetime.now(dt.UTC)
-    for shipment in shipments:
-        tracking_number = manifest.tracking_numbers[shipment.id]
-        shipment.dispatch(manifest.manifest_number, tracking_number, now)
-        events.publish(
-            session,
-            events.ShipmentDispatched(
-                order_id=shipment.order_id, shipment_id=shipment.id, tracking_number=tracking_number
-            ),
-        )
+    services.record_manifest(session, shipments, manifest)
 
 
 def repair_batches(session: Session, dangling: Sequence[DanglingReference]) -> None:
@@ -89,31 +66,15 @@ def repair_batches(session: Session, dangling: Sequence[DanglingReference]) -> N
 
     A shipment still ``in_batch`` goes back to ``ready`` with its pointer cleared, so the next dispatch
     takes it. A dispatched or cancelled one only loses the pointer (a record of a batch that no longer
-    exists). Each row is locked and its task's state read again first: a dead task re-queued since it
-    was reported is live again and keeps its shipments.
+    exists). ``repair_dangling`` hands each shipment over locked, still in the batch, and the batch's task
+    still dead: one re-queued since it was reported keeps its shipments.
     """
-    task_ids = {reference.task_id for reference in dangling}
-    shipment_ids = [reference.primary_key["id"] for reference in dangling]
-    shipments = session.scalars(
-        select(Shipment)
-        .where(Shipment.id.in_(shipment_ids), Shipment.shipping_task_id.in_(task_ids))
-        .order_by(Shipment.id)
-        .with_for_update()
-    ).all()
-    states = states_of(session, task_ids)
-    for shipment in shipments:
-        assert shipment.shipping_task_id is not None  # selected by it
-        if not _is_dead(states.get(shipment.shipping_task_id)):
-            continue
+    for reference in dangling:
+        shipment = session.get_one(Shipment, reference.primary_key["id"])
         if shipment.shipment_state is ShipmentState.IN_BATCH:
             shipment.return_to_ready()
         else:
             shipment.forget_batch()
-
-
-def _is_dead(state: TaskState | None) -> bool:
-    """Missing (None) or unsuccessful: the task will never send its batch."""
-    return state is None or state in UNSUCCESSFUL_STATES
 
 
 registry.track_reference(Shipment.shipping_task_id, on_prune=OnPrune.SET_NULL, repair=repair_batches)

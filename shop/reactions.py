@@ -5,8 +5,8 @@ module, the composition root, decides who reacts. Reactions run at once, in the 
 transaction: an event and everything it causes commit together or not at all. A reaction that refuses
 (raises a domain error, e.g. a dispatched shipment cannot be withdrawn) rolls the whole change back.
 
-The dispatcher reaches the contexts through ``Session.info["reactions"]``: ``shop.web.database`` puts it into
-every request's session and ``shop worker`` into every task handler's session.
+The dispatcher reaches the contexts through their sessions: ``shop.bootstrap.session_info`` puts it under
+each context's ``events.REACTIONS_KEY``, for every web request, task handler and command that opens one.
 """
 
 from __future__ import annotations

@@ -11,15 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from flask import current_app, g
+from flask import g
 from flask import session as cookie_session
 from sqlalchemy import Index, MetaData, String, Uuid, delete, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+import request_session
 from queue_core import NAMING_CONVENTION, UtcDateTime
 from shop.access.operator_keys import OperatorKeys
 from shop.config import Settings
-from shop.web.database import SESSION_KEY
 
 LIFETIME = dt.timedelta(hours=8)  # a working day; then the operator types the key again
 COOKIE_FIELD = "operator_session"  # the row's ID, in Flask's signed session cookie
@@ -80,7 +80,7 @@ def signed_in(settings: Settings) -> bool:
         found = bool(
             session_id is not None
             and settings.operator_keys
-            and is_live(current_app.extensions[SESSION_KEY](), session_id, settings.operator_keys)
+            and is_live(request_session.db(), session_id, settings.operator_keys)
         )
         g.operator_signed_in = found
     return found

@@ -37,7 +37,7 @@ from queue_core import (
     state_of,
     task_details,
 )
-from shop import reactions
+from shop import bootstrap
 from shop.cli.database import command_engine
 from shop.tasks import registry_for
 
@@ -193,7 +193,7 @@ def check_references_command(ctx: click.Context, repair: bool, as_json: bool) ->
     references = registry_for(current_app).references
     # Repairs publish events (a payment that failed for good fails its order), so this session carries
     # the reactions, as a worker's does.
-    wired = {"reactions": reactions.dispatch}
+    wired = bootstrap.session_info()
     with command_engine() as engine, Session(engine, info=wired) as session, session.begin():
         found = find_dangling(session, references)
         if repair:

@@ -10,15 +10,13 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from payments.gateway_client import GatewayClient
 from queue_core import TaskRegistry, Worker, WorkerSettings
-from shop import reactions
+from shop import bootstrap
 from shop.cli.database import command_engine
 from shop.config import Settings
 from shop.tasks import registry_for
@@ -115,22 +113,10 @@ def worker_command(
     app_settings: Settings = current_app.extensions["shop.settings"]
     if app_settings.gateway_api_key is None:
         log.warning("GATEWAY_API_KEY is not set: the payment gateway will refuse every charge and refund")
-    with (
-        command_engine() as engine,
-        GatewayClient(
-            app_settings.gateway_url,
-            api_key=app_settings.gateway_api_key,
-            timeout=app_settings.gateway_timeout_seconds,
-        ) as gateway,
-    ):
-        worker = Worker(engine, registry, settings, session_info=handler_session_info(gateway))
+    with command_engine() as engine, bootstrap.gateway_client(app_settings) as gateway:
+        worker = Worker(engine, registry, settings, session_info=bootstrap.session_info(gateway=gateway))
         log.info("running tasks %s", ", ".join(sorted(registry.names)))
         worker.run()
-
-
-def handler_session_info(gateway: GatewayClient) -> dict[str, Any]:
-    """What every task handler's session carries besides the database: the composition root's wiring."""
-    return {"reactions": reactions.dispatch, "payment_gateway": gateway}
 
 
 def _refuse_when_idle_by_design(registry: TaskRegistry, queues: Sequence[str] | None) -> None:

@@ -8,21 +8,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import current_app, render_template
-from sqlalchemy.orm import Session
 
 from queue_core import TaskReference
+from request_session import db as db  # the one session getter, here beside what else every page shares
 from shop.access.redaction import mask_email
 from shop.config import Settings
 from shop.pages import security
 from shop.tasks import registry_for
 
 REFERENCES_KEY = "shop.pages.references"
-
-
-def db() -> Session:
-    """This request's session (see ``shop.web.database``); a page that changes something commits it."""
-    session: Session = current_app.extensions["db_session"]()
-    return session
 
 
 def settings() -> Settings:

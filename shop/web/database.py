@@ -1,7 +1,7 @@
-"""One database session per web request, with the cross-context reactions wired into it.
+"""One database session per web request, wired by ``shop.bootstrap`` (the reactions reach the contexts).
 
-Views in the contexts reach it through ``current_app.extensions["db_session"]()`` (their ``api.db()``),
-use it, and commit. Whatever a request leaves uncommitted is rolled back when the request ends.
+Every view reaches it through ``request_session.db()``, uses it, and commits. Whatever a request leaves
+uncommitted is rolled back when the request ends.
 The engine is built on first use, so building the app never fails on a bad URL: the CLI explains that
 one itself (``shop.cli.database``).
 """
@@ -16,11 +16,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from shop import reactions
+import request_session
+from shop import bootstrap
 from shop.config import Settings
 from shop.database import create_engine_from_url
 
-SESSION_KEY = "db_session"
 ENGINE_KEY = "db_engine"
 
 log = logging.getLogger(__name__)
@@ -49,12 +49,12 @@ class LazyEngine:
 def init_app(app: Flask, settings: Settings) -> None:
     """Give the app its engine and its request-scoped sessions."""
     engine = LazyEngine(settings.database_url)
-    factory = sessionmaker(expire_on_commit=False, info={"reactions": reactions.dispatch})
+    factory = sessionmaker(expire_on_commit=False, info=bootstrap.session_info())
     # One session per thread (a gunicorn thread serves one request at a time), removed after each request
     # so the next one starts clean.
     sessions = scoped_session(factory)
     app.extensions[ENGINE_KEY] = engine
-    app.extensions[SESSION_KEY] = sessions
+    request_session.init_app(app, sessions)
 
     @app.before_request
     def bind_sessions() -> None:

@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from shop.web.database import SESSION_KEY
+import request_session
 
 
 @pytest.mark.postgres_only
@@ -23,7 +23,7 @@ def test_a_connection_killed_during_a_request_spoils_neither_its_answer_nor_the_
     plain_url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
     def answer_after_losing_the_connection() -> dict[str, str]:
-        session = app.extensions[SESSION_KEY]()
+        session = request_session.db()
         backend = session.execute(text("SELECT pg_backend_pid()")).scalar_one()  # in a transaction now
         with psycopg.connect(plain_url, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", [backend])

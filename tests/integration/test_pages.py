@@ -23,7 +23,7 @@ import gateway_simulator
 import queue_core
 from payments.gateway_client import GatewayClient
 from queue_core import RunningTask, TaskRegistry
-from shop.reactions import dispatch
+from shop import bootstrap
 from shop.tasks import build_registry
 from shop.web.app import create_app
 from shop.web.database import dispose_engine, engine_of
@@ -170,7 +170,7 @@ def test_a_whole_run_shows_on_the_orders_page_the_explorer_and_the_dashboard(
     fraud = placed_order_id(
         browser.post("/shop/orders", data=order_form(browser, customer_email="mallory@fraud.example"))
     )
-    session_info = {"reactions": dispatch, "payment_gateway": gateway}
+    session_info = bootstrap.session_info(gateway=gateway)
 
     def settled() -> bool:
         states = [browser.get(f"/api/orders/{o}").get_json()["state"] for o in [*ordinary, fraud]]

@@ -10,8 +10,8 @@ from sqlalchemy import update
 
 import orders.tasks
 from queue_core._models import task_table
+from shop.bootstrap import session_info
 from shop.cli.main import main
-from shop.reactions import dispatch
 from shop.web.database import engine_of
 from tests.support.inprocess import run_until_idle
 
@@ -26,7 +26,7 @@ def test_a_payment_whose_charge_task_died_fails_its_order_through_the_cli_repair
     }
     order_id = client.post("/api/orders", json=body).get_json()["id"]
     # Screening only (no payments worker): the join creates the payment and its pending charge task.
-    run_until_idle(engine_of(app), orders.tasks.registry, session_info={"reactions": dispatch})
+    run_until_idle(engine_of(app), orders.tasks.registry, session_info=session_info())
     payment = client.get(f"/api/orders/{order_id}/payment").get_json()
     charge_task = uuid.UUID(payment["charge_task"]["id"])
     with engine_of(app).begin() as connection:  # the charge task died, and nothing settled the payment

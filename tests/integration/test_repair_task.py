@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from queue_core import DanglingReference, TaskState, enqueue, state_of
 from queue_core._models import task_table
-from shop.reactions import dispatch
+from shop.bootstrap import session_info
 from shop.tasks import build_registry
 from tests.support.inprocess import Crate, Sticker, create_depot_tables, run_until_idle
 
@@ -41,7 +41,7 @@ def test_a_repair_that_fails_is_logged_and_the_other_columns_are_still_repaired(
         repair = registry.get("shop.repair_dangling_references").enqueue(session)
         session.commit()
 
-    run_until_idle(engine, registry, session_info={"reactions": dispatch})
+    run_until_idle(engine, registry, session_info=session_info())
 
     with Session(engine) as session:
         assert state_of(session, repair) is TaskState.SUCCEEDED

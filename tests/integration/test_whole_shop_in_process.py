@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 import gateway_simulator
 from payments.gateway_client import GatewayClient
-from shop.reactions import dispatch
+from shop import bootstrap
 from shop.tasks import build_registry
 from shop.web.database import engine_of
 from tests.support.gateway_requests import GATEWAY_API_KEY, authorized
@@ -65,7 +65,7 @@ def test_every_order_ends_shipped_or_cleanly_failed_and_each_shipped_one_is_char
     gateway_client = GatewayClient(
         "http://gateway.test", api_key=GATEWAY_API_KEY, transport=httpx.WSGITransport(app=gateway_app)
     )
-    session_info = {"reactions": dispatch, "payment_gateway": gateway_client}
+    session_info = bootstrap.session_info(gateway=gateway_client)
 
     def states() -> dict[str, str]:
         return {order_id: client.get(f"/api/orders/{order_id}").get_json()["state"] for order_id in order_ids}

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from shop.bootstrap import session_info
+
 
 class EventRecorder:
     """Stands in for the composition root's dispatcher: remembers every event published to it."""
@@ -31,5 +33,5 @@ class EventRecorder:
 @contextmanager
 def recording_session(engine: Engine, recorder: EventRecorder, **info: Any) -> Iterator[Session]:
     """A session whose published events go to ``recorder``; commits on leaving the block."""
-    with Session(engine, info={"reactions": recorder, **info}) as session, session.begin():
+    with Session(engine, info={**session_info(react=recorder), **info}) as session, session.begin():
         yield session

@@ -19,6 +19,7 @@ from orders.models import Order, Product
 from orders.tasks import registry
 from queue_core import WorkerSettings
 from queue_core._models import task_table
+from shop.bootstrap import session_info
 from tests.support.domain import EventRecorder, recording_session
 from tests.support.inprocess import FAST, run_until_idle
 
@@ -48,7 +49,7 @@ def place(
 
 def work(engine: Engine, recorder: EventRecorder, settings: WorkerSettings = FAST) -> None:
     """Run the orders tasks until none is left to run."""
-    run_until_idle(engine, registry, settings, session_info={"reactions": recorder})
+    run_until_idle(engine, registry, settings, session_info=session_info(react=recorder))
 
 
 def load(engine: Engine, order_id: uuid.UUID) -> Order:

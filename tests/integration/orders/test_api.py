@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from orders.tasks import registry
+from shop.bootstrap import session_info
 from shop.web.database import engine_of
 from tests.support.credentials import bearer
 from tests.support.domain import EventRecorder
@@ -38,7 +39,7 @@ def field_errors(response: Any, location: str = "json") -> dict[str, Any]:
 
 def screen(app: Flask) -> None:
     """Run the screening tasks, with events recorded instead of reaching payments."""
-    run_until_idle(engine_of(app), registry, session_info={"reactions": EventRecorder()})
+    run_until_idle(engine_of(app), registry, session_info=session_info(react=EventRecorder()))
 
 
 # -- placing ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from orders.services import IdempotencyKeyReused, UnknownProducts
 from queue_core import state_of
 from queue_core._models import task_table
 from queue_core.testing import assert_enqueued
+from shop.bootstrap import session_info
 from tests.integration.orders.support import ALL_ORDER_TASKS, load, place, tasks_named
 from tests.support.domain import EventRecorder, recording_session
 from tests.support.inprocess import DEADLINE_SECONDS, wait_for
@@ -156,7 +157,7 @@ def test_two_concurrent_requests_with_one_key_make_one_order(engine: Engine, rec
 
 def test_the_tasks_exist_exactly_when_the_order_does(engine: Engine, recorder: EventRecorder) -> None:
     """A placement that rolls back leaves neither an order nor a task behind."""
-    with Session(engine, info={"reactions": recorder}) as session:
+    with Session(engine, info=session_info(react=recorder)) as session:
         placed = services.place_order(
             session, customer_email="ada@example.com", shipping_country="DE", lines=[("SHINY-LAMP", 1)]
         )

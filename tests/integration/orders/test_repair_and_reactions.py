@@ -10,7 +10,7 @@ from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
 import queue_core
-from orders import services, tasks
+from orders import services
 from orders.models import InvalidTransition, OrderState
 from orders.services import OrderNotFound
 from orders.tasks import registry
@@ -119,7 +119,7 @@ def test_a_repair_leaves_alone_an_order_whose_task_an_operator_requeued_since_it
         assert queue_core.requeue(session, placed.fraud_check_task_id) is TaskState.PENDING
 
     with recording_session(engine, recorder) as session:
-        tasks.repair_fraud_check(session, found)  # ...then the repair locks the row
+        repair_dangling(session, registry.references, found)  # ...then the repair locks the row
 
     order = load(engine, order_id)
     assert (order.order_state, order.fraud_check_task_id) == (

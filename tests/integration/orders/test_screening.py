@@ -13,6 +13,7 @@ from orders.events import OrderReadyForPayment
 from orders.models import Order, OrderState
 from orders.tasks import registry, reserve_stock, screen_for_fraud
 from queue_core import RunningTask, TaskRegistry, TaskState, state_of
+from shop.bootstrap import session_info
 from tests.integration.orders.support import (
     ALL_ORDER_TASKS,
     hold_back,
@@ -226,7 +227,7 @@ def test_both_handlers_finishing_at_the_same_instant_join_exactly_once(
         engine,
         barrier_registry(engine, met),
         fast_settings(concurrency=2, prefetch=2, group_size=1),
-        session_info={"reactions": recorder},
+        session_info=session_info(react=recorder),
     )
 
     assert sorted(met) == sorted(orders)  # every pair really met at the barrier

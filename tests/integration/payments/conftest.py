@@ -26,6 +26,7 @@ from payments.gateway_client import ChargeOutcome, GatewayClient, GatewayTimeout
 from payments.models import Payment
 from queue_core import RetryPolicy, RunningTask, TaskRegistry, TaskState, Worker, state_of
 from queue_core.testing import DrainResult, drain
+from shop.bootstrap import session_info
 from tests.support.domain import EventRecorder, recording_session
 from tests.support.gateway_requests import GATEWAY_API_KEY, authorized
 from tests.support.inprocess import run_until_idle, task_row
@@ -132,7 +133,7 @@ class PaymentsDesk:
         self.client: GatewayClient = gateway.client
 
     def session_info(self) -> dict[str, Any]:
-        return {"reactions": self.recorder, tasks.GATEWAY_KEY: self.client}
+        return session_info(react=self.recorder, gateway=self.client)
 
     def request(self, amount_cents: int = 4_200, currency: str = "EUR") -> Payment:
         with recording_session(self.engine, self.recorder, **self.session_info()) as session:

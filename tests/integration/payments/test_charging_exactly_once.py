@@ -11,7 +11,7 @@ import uuid
 
 from sqlalchemy.orm import Session
 
-from payments import tasks
+from payments import services, tasks
 from payments.events import PaymentCaptured, PaymentFailed
 from payments.models import Payment, PaymentState
 from queue_core import TaskState, requeue
@@ -49,7 +49,7 @@ def test_a_retry_after_a_transient_error_charges_exactly_once(desk: PaymentsDesk
     desk.gateway.rolls.script = [0.1]  # the first charge request meets a 503; the rest go through
     requested = desk.request()
 
-    result = desk.drain(tasks.registry, advance=tasks.CHARGE_RETRY.cap_seconds)  # the production backoff
+    result = desk.drain(tasks.registry, advance=services.CHARGE_RETRY.cap_seconds)  # the production backoff
 
     assert_captured_once(desk, requested.id)
     assert [run.outcome for run in result.runs] == ["retrying", "succeeded"]
@@ -148,7 +148,7 @@ def test_an_exhausted_retry_budget_fails_the_payment_visibly_and_voids_its_key(d
     charge_task = requested.processing_task_id
     assert charge_task is not None
 
-    result = desk.drain(tasks.registry, advance=tasks.CHARGE_RETRY.cap_seconds)  # the production backoff
+    result = desk.drain(tasks.registry, advance=services.CHARGE_RETRY.cap_seconds)  # the production backoff
 
     payment = desk.payment(requested.id)
     assert payment.payment_state is PaymentState.FAILED

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from payments import tasks
 from payments.events import PaymentFailed, PaymentRefunded
 from payments.gateway_client import ChargeOutcome, GatewayClient, RefundOutcome
 from payments.models import Payment, PaymentState
@@ -132,7 +131,7 @@ def test_a_repair_leaves_alone_a_payment_that_moved_on_since_it_was_found(desk: 
     )
 
     with recording_session(desk.engine, desk.recorder, **desk.session_info()) as session:
-        tasks.repair_charge_references(session, [stale])
+        repair_dangling(session, desk.registry.references, [stale])
 
     payment = desk.payment(requested.id)
     assert (payment.payment_state, payment.processing_task_id) == (
@@ -180,7 +179,7 @@ def test_a_repair_leaves_alone_a_payment_whose_dead_charge_task_an_operator_requ
         assert requeue(session, found[0].task_id) is TaskState.PENDING
 
     with recording_session(desk.engine, desk.recorder, **desk.session_info()) as session:
-        tasks.repair_charge_references(session, found)  # ...then the repair locks the row
+        repair_dangling(session, desk.registry.references, found)  # ...then the repair locks the row
 
     payment = desk.payment(requested.id)
     assert (payment.payment_state, payment.processing_task_id, payment.refund_task_id) == (
@@ -211,7 +210,7 @@ def test_a_repair_gives_no_fresh_refund_task_to_a_payment_whose_dead_one_was_req
         requeue(session, found[0].task_id)
 
     with recording_session(desk.engine, desk.recorder, **desk.session_info()) as session:
-        tasks.repair_refund_references(session, found)
+        repair_dangling(session, desk.registry.references, found)
 
     assert desk.payment(requested.id).refund_task_id == refunding.refund_task_id  # no second refund task
     broken.fixed = True

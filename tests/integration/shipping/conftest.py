@@ -19,7 +19,6 @@ from queue_core import TaskRegistry
 from shipping import services
 from shipping.models import Shipment
 from shipping.tasks import registry as shipping_registry
-from shipping.tasks import send_manifest
 from tests.support.domain import EventRecorder, recording_session
 
 COUNTRIES = ("NL", "DE", "FR", "BE", "GB")
@@ -68,7 +67,7 @@ def dispatch(
 ) -> uuid.UUID | None:
     """Form one batch and commit it; returns its manifest task's ID."""
     with recording_session(engine, recorder) as session:
-        return services.dispatch_ready_shipments(session, send_manifest, limit=limit)
+        return services.dispatch_ready_shipments(session, limit=limit)
 
 
 def load(engine: Engine, shipment_ids: Sequence[uuid.UUID]) -> list[Shipment]:

@@ -12,6 +12,7 @@ from queue_core._models import task_table
 from shipping import services
 from shipping.events import ShipmentDispatched
 from shipping.models import Shipment, ShipmentState
+from shop.bootstrap import session_info
 from tests.integration.shipping.conftest import dispatch, load, ready_shipments
 from tests.support.domain import EventRecorder, recording_session
 from tests.support.inprocess import run_until_idle, task_row
@@ -58,7 +59,7 @@ def test_the_manifest_task_dispatches_its_whole_batch_under_one_manifest_number(
     task_id = dispatch(engine, recorder)
     assert task_id is not None
 
-    run_until_idle(engine, manual_registry, session_info={"reactions": recorder})
+    run_until_idle(engine, manual_registry, session_info=session_info(react=recorder))
 
     with engine.connect() as connection:
         assert state_of(connection, task_id) is TaskState.SUCCEEDED
@@ -84,14 +85,14 @@ def test_shipments_created_while_a_batch_is_pending_go_into_the_next_batch(
     first_batch = dispatch(engine, recorder)
     latecomers = ready_shipments(engine, recorder, 2)
 
-    run_until_idle(engine, manual_registry, session_info={"reactions": recorder})
+    run_until_idle(engine, manual_registry, session_info=session_info(react=recorder))
 
     assert {s.shipment_state for s in load(engine, first_wave)} == {ShipmentState.DISPATCHED}
     assert {s.shipment_state for s in load(engine, latecomers)} == {ShipmentState.READY}
     assert {s.shipping_task_id for s in load(engine, latecomers)} == {None}
 
     second_batch = dispatch(engine, recorder)
-    run_until_idle(engine, manual_registry, session_info={"reactions": recorder})
+    run_until_idle(engine, manual_registry, session_info=session_info(react=recorder))
 
     assert second_batch not in (None, first_batch)
     late = load(engine, latecomers)

@@ -16,6 +16,7 @@ from queue_core import TaskRegistry, TaskState, state_of
 from shipping import carrier, services
 from shipping.events import ShipmentDispatched
 from shipping.models import AlreadyDispatched, ShipmentState
+from shop.bootstrap import session_info
 from tests.integration.shipping.conftest import dispatch, load, ready_shipments
 from tests.support.domain import EventRecorder, recording_session
 from tests.support.inprocess import run_until_idle, running_worker, wait_for, wait_until_set
@@ -46,7 +47,7 @@ def test_a_withdrawn_shipment_is_not_sent_while_the_rest_of_its_batch_is(
     task_id = dispatch(engine, recorder)
 
     cancel_order(engine, recorder, table)
-    run_until_idle(engine, manual_registry, session_info={"reactions": recorder})
+    run_until_idle(engine, manual_registry, session_info=session_info(react=recorder))
 
     sent_armchair, withdrawn_table, sent_lamp = load(engine, [armchair, table, lamp])
     assert withdrawn_table.shipment_state is ShipmentState.CANCELLED
@@ -66,7 +67,7 @@ def test_a_batch_whose_every_shipment_was_withdrawn_ends_quietly_sending_nothing
     for shipment_id in shipment_ids:
         cancel_order(engine, recorder, shipment_id)
 
-    run_until_idle(engine, manual_registry, session_info={"reactions": recorder})
+    run_until_idle(engine, manual_registry, session_info=session_info(react=recorder))
 
     with engine.connect() as connection:
         assert state_of(connection, task_id) is TaskState.SUCCEEDED
@@ -78,7 +79,7 @@ def test_a_dispatched_shipment_refuses_to_be_cancelled_and_stays_dispatched(
 ) -> None:
     [shipment_id] = ready_shipments(engine, recorder, 1)
     dispatch(engine, recorder)
-    run_until_idle(engine, manual_registry, session_info={"reactions": recorder})
+    run_until_idle(engine, manual_registry, session_info=session_info(react=recorder))
 
     with pytest.raises(AlreadyDispatched):
         cancel_order(engine, recorder, shipment_id)
@@ -127,7 +128,7 @@ def test_cancelling_while_its_manifest_is_with_the_carrier_is_refused_at_once_th
     [shipment_id] = ready_shipments(engine, recorder, 1)
     dispatch(engine, recorder)
 
-    with running_worker(engine, manual_registry, session_info={"reactions": recorder}):
+    with running_worker(engine, manual_registry, session_info=session_info(react=recorder)):
         wait_until_set(on_the_phone.booking, "the manifest task calling the carrier")
         started = time.monotonic()
         with pytest.raises(OperationalError) as refused:

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from queue_core._models import task_table
 from shipping import services
 from shipping.models import Shipment, ShipmentState
-from shipping.tasks import send_manifest
 from tests.integration.shipping.conftest import load, ready_shipments
 from tests.support.domain import EventRecorder
 from tests.support.inprocess import DEADLINE_SECONDS
@@ -50,9 +49,9 @@ def test_a_second_dispatcher_selecting_before_the_first_commits_takes_nothing_an
     shipment_ids = ready_shipments(engine, recorder, 4)
 
     with Session(engine) as first, Session(engine) as second:
-        first_batch = services.dispatch_ready_shipments(first, send_manifest)
+        first_batch = services.dispatch_ready_shipments(first)
         # first's rows are locked: skipped
-        second_batch = services.dispatch_ready_shipments(second, send_manifest)
+        second_batch = services.dispatch_ready_shipments(second)
         first.commit()
         second.commit()
 
@@ -66,8 +65,8 @@ def test_two_dispatchers_at_once_take_disjoint_batches(engine: Engine, recorder:
     shipment_ids = ready_shipments(engine, recorder, 4)
 
     with Session(engine) as first, Session(engine) as second:
-        first_batch = services.dispatch_ready_shipments(first, send_manifest, limit=2)
-        second_batch = services.dispatch_ready_shipments(second, send_manifest, limit=2)
+        first_batch = services.dispatch_ready_shipments(first, limit=2)
+        second_batch = services.dispatch_ready_shipments(second, limit=2)
         second.commit()
         first.commit()
 
@@ -92,7 +91,7 @@ def test_dispatchers_in_many_threads_never_share_a_shipment_or_leave_an_empty_ta
         try:
             for _ in range(4):
                 with Session(engine) as session:
-                    formed.append(services.dispatch_ready_shipments(session, send_manifest, limit=3))
+                    formed.append(services.dispatch_ready_shipments(session, limit=3))
                     barrier.wait()
                     session.commit()
                 barrier.wait()

@@ -14,6 +14,7 @@ from queue_core._models import task_table
 from shipping.events import ShipmentDispatched
 from shipping.models import ShipmentState
 from shipping.tasks import DISPATCH_EVERY_SECONDS, registry
+from shop.bootstrap import session_info
 from shop.database import create_engine_from_url
 from tests.integration.shipping.conftest import load, ready_shipments
 from tests.support.domain import EventRecorder
@@ -37,7 +38,7 @@ def test_two_workers_enqueue_one_dispatcher_per_tick_and_ship_every_ready_shipme
     observer = two_engines[0]
     early = ready_shipments(observer, recorder, 3)
 
-    with running_workers(two_engines, registry, session_info={"reactions": recorder}):
+    with running_workers(two_engines, registry, session_info=session_info(react=recorder)):
         wait_for(
             lambda: {s.shipment_state for s in load(observer, early)} == {ShipmentState.DISPATCHED},
             what="the early shipments being dispatched",

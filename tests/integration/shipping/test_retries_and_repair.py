@@ -20,6 +20,7 @@ from queue_core.testing import drain
 from shipping.events import ShipmentDispatched
 from shipping.models import ShipmentState
 from shipping.tasks import registry as shipping_registry
+from shop.bootstrap import session_info
 from tests.integration.shipping.conftest import dispatch, load, ready_shipments
 from tests.support.domain import EventRecorder
 from tests.support.inprocess import backdate_finished, task_exists
@@ -63,7 +64,7 @@ def test_a_retried_manifest_task_books_the_same_manifest_and_tracking_numbers(
     reactions = FailingReactions(failures=1)
     assert task_id is not None
 
-    result = drain(engine, manual_registry, advance=ALL_RETRIES, session_info={"reactions": reactions})
+    result = drain(engine, manual_registry, advance=ALL_RETRIES, session_info=session_info(react=reactions))
 
     assert [run.outcome for run in result.of(task_id)] == ["retrying", "succeeded"]
     first_attempt, *retried = reactions.of_type(ShipmentDispatched)
@@ -82,7 +83,7 @@ def test_a_dead_manifest_tasks_shipments_are_repaired_to_ready_and_shipped_by_th
     dead_task = dispatch(engine, recorder)
     assert dead_task is not None
     failing = FailingReactions(failures=8)  # one for each attempt the task has
-    result = drain(engine, manual_registry, advance=ALL_RETRIES, session_info={"reactions": failing})
+    result = drain(engine, manual_registry, advance=ALL_RETRIES, session_info=session_info(react=failing))
     assert [run.outcome for run in result.of(dead_task)] == ["retrying"] * 7 + ["dead"]
     assert {s.shipment_state for s in load(engine, shipment_ids)} == {ShipmentState.IN_BATCH}
 
@@ -93,7 +94,7 @@ def test_a_dead_manifest_tasks_shipments_are_repaired_to_ready_and_shipped_by_th
     assert {s.shipping_task_id for s in repaired} == {None}
 
     next_batch = dispatch(engine, recorder)
-    drain(engine, manual_registry, session_info={"reactions": recorder})
+    drain(engine, manual_registry, session_info=session_info(react=recorder))
 
     shipped = load(engine, shipment_ids)
     assert {s.shipment_state for s in shipped} == {ShipmentState.DISPATCHED}
@@ -121,7 +122,7 @@ def test_repair_only_forgets_the_batch_of_a_dispatched_shipment_whose_task_is_go
     shipment_ids = ready_shipments(engine, recorder, 2)
     task_id = dispatch(engine, recorder)
     assert task_id is not None
-    drain(engine, manual_registry, session_info={"reactions": recorder})
+    drain(engine, manual_registry, session_info=session_info(react=recorder))
     backdate_finished(engine, [task_id], RETENTION_SECONDS * 2)
     with engine.begin() as connection:  # pruned by something that did not know the column: a dangling row
         assert prune(connection, [], older_than_seconds=RETENTION_SECONDS).deleted == 1
@@ -148,10 +149,8 @@ def test_repair_leaves_a_batch_whose_dead_task_was_requeued_in_the_meantime(
     with engine.begin() as connection:
         requeue(connection, task_id)
 
-    [reference] = manual_registry.references
-    assert reference.repair is not None
     with Session(engine) as session, session.begin():
-        reference.repair(session, reported)
+        repair_dangling(session, manual_registry.references, reported)
 
     assert {s.shipment_state for s in load(engine, shipment_ids)} == {ShipmentState.IN_BATCH}
     assert {s.shipping_task_id for s in load(engine, shipment_ids)} == {task_id}
@@ -163,7 +162,7 @@ def test_pruning_a_sent_manifest_task_nulls_the_batch_pointer_and_keeps_the_ship
     shipment_ids = ready_shipments(engine, recorder, 3)
     task_id = dispatch(engine, recorder)
     assert task_id is not None
-    drain(engine, manual_registry, session_info={"reactions": recorder})
+    drain(engine, manual_registry, session_info=session_info(react=recorder))
 
     with engine.begin() as connection:  # still within retention: nothing to prune
         assert (

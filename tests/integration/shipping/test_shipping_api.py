@@ -16,6 +16,7 @@ from sqlalchemy import Engine, delete
 from queue_core import TaskRegistry
 from queue_core._models import task_table
 from shipping import services
+from shop.bootstrap import session_info
 from tests.integration.shipping.conftest import dispatch, load, ready_shipments
 from tests.support.domain import EventRecorder, recording_session
 from tests.support.inprocess import run_until_idle
@@ -58,7 +59,7 @@ def test_a_dispatched_shipment_shows_its_manifest_tracking_number_and_sent_batch
 ) -> None:
     [shipment_id] = ready_shipments(engine, recorder, 1)
     task_id = dispatch(engine, recorder)
-    run_until_idle(engine, manual_registry, session_info={"reactions": recorder})
+    run_until_idle(engine, manual_registry, session_info=session_info(react=recorder))
     [shipment] = load(engine, [shipment_id])
 
     body = client.get(f"/api/shipments/{shipment_id}").get_json()
@@ -80,7 +81,7 @@ def test_a_batch_shows_its_task_and_every_shipment_pointing_at_it(
         services.cancel_shipment_for_order(session, withdrawn.order_id)
 
     pending = client.get(f"/api/shipping/batches/{task_id}").get_json()
-    run_until_idle(engine, manual_registry, session_info={"reactions": recorder})
+    run_until_idle(engine, manual_registry, session_info=session_info(react=recorder))
     sent = client.get(f"/api/shipping/batches/{task_id}").get_json()
 
     assert pending["task"] == {"id": str(task_id), "state": "pending"}

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, Uuid
 from sqlalchemy.orm import Session
 
-from queue_core import OnPrune, RateLimit, RetryPolicy, RunningTask, Schedule, TaskRegistry
+from queue_core import OnPrune, RateLimit, RetryPolicy, RunningTask, Schedule, TaskDefinition, TaskRegistry
 
 depot = MetaData()
 pallets = Table(
@@ -148,3 +148,21 @@ def test_with_options_replaces_a_tasks_options() -> None:
 def test_track_reference_refuses_something_that_is_not_a_table_column() -> None:
     with pytest.raises((TypeError, AttributeError)):
         TaskRegistry().track_reference("pallets.wrap_task_id")  # type: ignore[arg-type]
+
+
+def test_a_task_declared_without_its_handler_enqueues_with_its_options_and_is_in_no_registry() -> None:
+    declared = TaskDefinition.declare("wrap-pallet", queue="pallets", retry=RetryPolicy(max_attempts=9))
+    assert (declared.spec().queue, declared.spec().max_attempts) == ("pallets", 9)
+    with pytest.raises(LookupError, match="no handler was bound"):
+        declared.handler(None, None)  # type: ignore[arg-type]
+
+
+def test_handles_binds_a_handler_to_a_declared_task_and_says_how_it_runs() -> None:
+    declared = TaskDefinition.declare("wrap-pallet", queue="pallets", retry=RetryPolicy(max_attempts=9))
+    registry = TaskRegistry()
+    bound = registry.handles(declared, commits_alone=True, concurrency_limit=2)(wrap_pallet)
+    assert registry.get("wrap-pallet") is bound
+    assert bound.handler is wrap_pallet
+    assert (bound.options.queue, bound.options.retry.max_attempts) == ("pallets", 9)
+    assert (bound.options.commits_alone, bound.options.concurrency_limit) == (True, 2)
+    assert bound.options.retry == declared.options.retry  # enqueued through either, it is the same task
