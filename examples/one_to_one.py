@@ -14,7 +14,7 @@ from sqlalchemy import Uuid, create_engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from queue_core import RunningTask, TaskRegistry, Worker, configure_engine, create_tables
+from queue_core import RunningTask, TaskRegistry, Worker, configure_engine, create_tables, unique_task_pointer
 
 
 class Base(DeclarativeBase):
@@ -23,11 +23,13 @@ class Base(DeclarativeBase):
 
 class Payment(Base):
     __tablename__ = "example_payments"
+    # One task serves at most one payment; "being charged" (IS NOT NULL) reads only in-flight rows.
+    __table_args__ = (unique_task_pointer("example_payments", "charge_task_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     amount_cents: Mapped[int]
     captured: Mapped[bool] = mapped_column(default=False)
-    charge_task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True)  # one task, one payment
+    charge_task_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 registry = TaskRegistry()

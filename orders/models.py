@@ -14,11 +14,11 @@ import enum
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, MetaData, String, Uuid, func, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, MetaData, String, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # The queue's naming convention everywhere: the same constraint names make migrations readable.
-from queue_core import NAMING_CONVENTION, UtcDateTime, uuid7
+from queue_core import NAMING_CONVENTION, UtcDateTime, unique_task_pointer, uuid7
 
 
 class OrdersBase(DeclarativeBase):
@@ -77,22 +77,9 @@ class Order(OrdersBase):
 
     __tablename__ = "orders"
     __table_args__ = (
-        # UNIQUE over the open pointers only: it enforces "one task serves at most one row" and, holding
-        # no NULLs, makes "what is being processed" (``IS NOT NULL``) a scan of the in-flight rows alone.
-        Index(
-            "uq_orders_fraud_check_task_id",
-            "fraud_check_task_id",
-            unique=True,
-            postgresql_where=text("fraud_check_task_id IS NOT NULL"),
-            sqlite_where=text("fraud_check_task_id IS NOT NULL"),
-        ),
-        Index(
-            "uq_orders_stock_reservation_task_id",
-            "stock_reservation_task_id",
-            unique=True,
-            postgresql_where=text("stock_reservation_task_id IS NOT NULL"),
-            sqlite_where=text("stock_reservation_task_id IS NOT NULL"),
-        ),
+        # One task serves at most one row; "being processed" (``IS NOT NULL``) reads in-flight rows alone.
+        unique_task_pointer("orders", "fraud_check_task_id"),
+        unique_task_pointer("orders", "stock_reservation_task_id"),
         CheckConstraint(f"state IN ({_STATE_LIST})", name="known_state"),
         CheckConstraint("total_cents >= 0", name="total_not_negative"),
         Index("ix_orders_state_created_at", "state", "created_at"),

@@ -13,11 +13,11 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import CheckConstraint, Index, Integer, MetaData, String, Uuid, func, text
+from sqlalchemy import CheckConstraint, Integer, MetaData, String, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # The queue's naming convention everywhere: the same constraint names make migrations readable.
-from queue_core import NAMING_CONVENTION, UtcDateTime, uuid7
+from queue_core import NAMING_CONVENTION, UtcDateTime, unique_task_pointer, uuid7
 
 
 class PaymentsBase(DeclarativeBase):
@@ -52,22 +52,9 @@ class Payment(PaymentsBase):
 
     __tablename__ = "payments"
     __table_args__ = (
-        # UNIQUE over the open pointers only: it enforces "one task serves at most one row" and, holding
-        # no NULLs, makes "what is being processed" (``IS NOT NULL``) a scan of the in-flight rows alone.
-        Index(
-            "uq_payments_processing_task_id",
-            "processing_task_id",
-            unique=True,
-            postgresql_where=text("processing_task_id IS NOT NULL"),
-            sqlite_where=text("processing_task_id IS NOT NULL"),
-        ),
-        Index(
-            "uq_payments_refund_task_id",
-            "refund_task_id",
-            unique=True,
-            postgresql_where=text("refund_task_id IS NOT NULL"),
-            sqlite_where=text("refund_task_id IS NOT NULL"),
-        ),
+        # One task serves at most one row; "being processed" (``IS NOT NULL``) reads in-flight rows alone.
+        unique_task_pointer("payments", "processing_task_id"),
+        unique_task_pointer("payments", "refund_task_id"),
         CheckConstraint(f"state IN ({_STATE_LIST})", name="known_state"),
         CheckConstraint("amount_cents > 0", name="amount_positive"),
     )

@@ -78,6 +78,7 @@ from queue_core._inspection import (
 from queue_core._maintenance import PruneResult, prune
 from queue_core._models import NAMING_CONVENTION, QueueBase
 from queue_core._outcomes import Cancelled, Discard, LeaseLost
+from queue_core._pointer_index import unique_task_pointer
 from queue_core._references import (
     DanglingReference,
     OnPrune,
@@ -152,5 +153,6 @@ __all__ = [
     "task_details",
     "task_pointers",
     "throughput",
+    "unique_task_pointer",
     "uuid7",
 ]
