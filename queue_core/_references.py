@@ -3,7 +3,7 @@
 A business package registers its columns (``Payment.processing_task_id``); the queue then can
 - list the rows that point at a task (``referencing_rows``),
 - refuse to prune a finished task that a row still points at, or null that row's pointer, per column
-  (``OnPrune``; used by ``maintenance.prune``; an unsuccessful task is kept even for SET_NULL columns, so
+  (``OnPrune``; used by ``prune``; an unsuccessful task is kept even for SET_NULL columns, so
   the row stays visible as dangling until it is repaired),
 - find *dangling* references: rows pointing at a task that is dead, cancelled, expired, discarded or gone
   (``find_dangling``), and hand them to the owning package's repair function (``repair_dangling``), so
@@ -141,7 +141,8 @@ def repair_dangling(
     (up to 1,000 per column). Either way the search ran before any lock: since then a handler may have
     moved a row on, or a person re-queued its task. So each row is locked first
     (``SELECT ... FOR UPDATE SKIP LOCKED``), then kept only if it still points at the same task and that
-    task, read again, is still unsuccessful or missing; ``task_state`` is the state read under the lock.
+    task, read again under a share lock (``FOR SHARE`` on PostgreSQL: a requeue waits for the repair to
+    commit), is still unsuccessful or missing; ``task_state`` is the state read under the lock.
     A repair function gets only rows that are its to mend, and decides only what the business does.
 
     SKIP LOCKED, because a repair is never urgent: a row that a handler, a request or another repair holds
@@ -185,8 +186,13 @@ def _lock_still_dangling(
         .with_for_update(skip_locked=True)
     ).all()
     pointing = [row for row in locked if (_key(pk_columns, ref.primary_key_of(row)), row.task_id) in reported]
-    states_now = select(task_table.c.id, task_table.c.state).where(
-        task_table.c.id.in_({row.task_id for row in pointing})
+    # FOR SHARE: until the repair commits, nobody moves these tasks on (a requeue waits), so the repair
+    # never mends a row whose task has come back to life. Business row first, then its task: the order
+    # a handler's completion takes them in.
+    states_now = (
+        select(task_table.c.id, task_table.c.state)
+        .where(task_table.c.id.in_({row.task_id for row in pointing}))
+        .with_for_update(read=True)
     )
     states: dict[uuid.UUID, str] = {row.id: row.state for row in session.execute(states_now)}
     unsuccessful = {state.value for state in UNSUCCESSFUL_STATES}

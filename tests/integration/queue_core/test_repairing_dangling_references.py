@@ -11,7 +11,8 @@ import uuid
 from collections.abc import Sequence
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from queue_core import (
@@ -141,3 +142,29 @@ def test_a_row_another_transaction_holds_is_skipped_not_waited_for_and_repaired_
         repair_dangling(session, registry.references)
     assert [d.primary_key for d in repairs.handed] == [{"id": 2}, {"id": 1}]
     assert found(depot, registry) == []
+
+
+@pytest.mark.postgres_only  # SQLite has one writer at a time: nothing else can requeue meanwhile
+def test_a_task_cannot_be_requeued_while_its_row_is_being_repaired(depot: Engine) -> None:
+    attempts: list[str] = []
+
+    def repair_while_a_person_requeues(session: Session, dangling: Sequence[DanglingReference]) -> None:
+        with depot.connect() as person:  # another connection, while the repair's transaction is open
+            person.execute(text("SET lock_timeout = '200ms'"))
+            try:
+                requeue(person, dangling[0].task_id)
+            except OperationalError as exc:
+                attempts.append(type(exc.orig).__name__)
+        session.get_one(Crate, dangling[0].primary_key["id"]).unpack_task_id = None
+
+    registry = TaskRegistry()
+    registry.track_reference(Crate.unpack_task_id, repair=repair_while_a_person_requeues)
+    registry.task("unpack-crate")(lambda task, session: None)
+    task_id = crate_with_a_cancelled_task(depot, registry, 1, "CRUNCHY-ARMCHAIR")
+
+    with Session(depot) as session, session.begin():
+        repair_dangling(session, registry.references)
+
+    assert attempts == ["LockNotAvailable"]  # the requeue waited for the repair, and gave up here
+    with Session(depot) as session, session.begin():
+        assert requeue(session, task_id) is TaskState.PENDING  # once the repair committed, it may
