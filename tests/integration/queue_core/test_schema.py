@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, inspect, text
 
-from queue_core import QueueBase, create_tables
+from queue_core import QueueBase, configure_engine, create_tables
 from queue_core.migrations import BRANCH_LABEL
 from shop.migrations import upgrade
 from tests.support.app_with_alembic import ALEMBIC_INI
@@ -76,6 +77,32 @@ def test_create_tables_builds_what_the_queue_core_revisions_build(
 
     assert sorted(described(created)) == QUEUE_TABLES
     assert described(created) == described(migrated)
+
+
+def test_processes_starting_together_on_an_empty_database_all_create_the_tables_without_error(
+    make_empty_database: Callable[[], str],
+) -> None:
+    url = make_empty_database()
+    engine = configure_engine(create_engine(url))
+    starting = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def start() -> None:  # what a web process and its workers do at start-up, at the same instant
+        starting.wait()
+        try:
+            create_tables(engine)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    engine.dispose()
+
+    assert errors == []
+    assert sorted(described(url)) == QUEUE_TABLES
 
 
 def test_create_tables_leaves_a_migrated_database_as_it_is(engine: Engine, database_url: str) -> None:
