@@ -99,7 +99,8 @@ class Throughput:
     """Tasks finished per minute over the last minutes, oldest minute first.
 
     ``pickup_latency_ms`` (p50, p95, p99) is over every task read. ``truncated`` says more tasks finished
-    than were read (at most ``CHART_ROW_LIMIT``): the newest minutes are then undercounted.
+    than were read (at most ``CHART_ROW_LIMIT``, newest first): the oldest minutes are then undercounted,
+    and the minutes a person watches are exact.
     """
 
     minutes: tuple[MinuteBucket, ...]
@@ -118,7 +119,7 @@ def throughput(
     """Tasks finished per minute over the last ``minutes`` (the current one included), with pickup latency.
 
     Pickup latency is ``started_at - run_at`` of a task's last attempt: how long a due task waited for a
-    worker. Reads the tasks finished in the window oldest first, through ``ix_queue_tasks_finished``.
+    worker. Reads the tasks finished in the window newest first, through ``ix_queue_tasks_finished``.
     """
     now = session.execute(select(db_now())).scalar_one()
     end = now.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
@@ -126,7 +127,7 @@ def throughput(
     rows = session.execute(
         select(tasks.c.state, tasks.c.finished_at, tasks.c.started_at, tasks.c.run_at)
         .where(tasks.c.state.in_(_FINISHED), tasks.c.finished_at >= start)
-        .order_by(tasks.c.finished_at)
+        .order_by(tasks.c.finished_at.desc())
         .limit(row_limit)
     ).all()
     succeeded = [0] * minutes
