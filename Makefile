@@ -9,7 +9,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 # The demo's web and gateway ports: `make demo PORT=8080 GATEWAY_PORT=8081`.
 PORT ?= 8000
 GATEWAY_PORT ?= 8001
-# The packages that exist so far; the bounded contexts join the checks as they arrive.
+# The packages lint checks (ruff, mypy, import-linter): every top-level package of the repository.
 PACKAGES := $(wildcard queue_core shop orders payments shipping gateway_simulator benchmarks examples request_session)
 
 .PHONY: help venv demo lint format test e2e browser screenshots bench clean

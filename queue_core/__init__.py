@@ -39,9 +39,10 @@ real PostgreSQL (tests/integration/queue_core/):
 
 Call ``configure_engine`` on the engine first; create the tables with ``create_tables(engine)`` (or the
 Alembic revisions in ``queue_core/migrations``); run workers with ``Worker(engine, registry).run()``.
+Everything else is private. Two public submodules: ``queue_core.testing`` (``drain`` a registry in a
+test, see what a transaction enqueued) and ``queue_core.migrations`` (where the revisions live).
 """
 
-from queue_core._claims import ClaimedTask
 from queue_core._clock import UtcDateTime
 from queue_core._control import (
     TaskNotFoundError,
@@ -83,12 +84,13 @@ from queue_core._references import (
     DanglingReference,
     OnPrune,
     ReferencingRow,
+    RepairFunction,
     TaskReference,
     find_dangling,
     referencing_rows,
     repair_dangling,
 )
-from queue_core._registry import RateLimit, Schedule, TaskDefinition, TaskRegistry
+from queue_core._registry import Handler, RateLimit, Schedule, TaskDefinition, TaskOptions, TaskRegistry
 from queue_core._retry import RetryPolicy
 from queue_core._running_task import RunningTask
 from queue_core._schema import create_tables
@@ -103,9 +105,9 @@ __all__ = [
     "UNSUCCESSFUL_STATES",
     "Backlog",
     "Cancelled",
-    "ClaimedTask",
     "DanglingReference",
     "Discard",
+    "Handler",
     "InFlightTask",
     "LeaseLost",
     "MinuteBucket",
@@ -115,6 +117,7 @@ __all__ = [
     "QueueStats",
     "RateLimit",
     "ReferencingRow",
+    "RepairFunction",
     "RetryPolicy",
     "RunningTask",
     "Schedule",
@@ -122,6 +125,7 @@ __all__ = [
     "TaskDefinition",
     "TaskDetails",
     "TaskNotFoundError",
+    "TaskOptions",
     "TaskPointer",
     "TaskReference",
     "TaskRegistry",

@@ -268,7 +268,11 @@ class TaskRegistry:
         return self
 
     def with_options(self, name: str, **changes: Any) -> TaskDefinition:
-        """Change a declared task's options (for example its retry policy in tests); returns the new one."""
+        """Change a declared task's options (for example its backoff in tests); returns the new one.
+
+        Options read at enqueue time are written into the task's row then: a changed ``max_attempts``
+        applies to tasks enqueued after the change, never to those already waiting.
+        """
         definition = self.get(name)
         updated = replace(definition, options=replace(definition.options, **changes))
         self._definitions[name] = updated

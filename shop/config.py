@@ -7,9 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flask import current_app
+
 from shop.access.operator_keys import OperatorKeyError, OperatorKeys
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+SETTINGS_KEY = "shop.settings"  # app.extensions key: the settings the app was built with (app_settings)
 DEFAULT_DATABASE_URL = f"sqlite:///{REPO_ROOT / 'var' / 'shop.sqlite3'}"
 DEFAULT_GATEWAY_URL = "http://127.0.0.1:8001"
 MIN_SECRET_KEY_LENGTH = 32
@@ -183,3 +186,9 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url.removeprefix(prefix)
     return url
+
+
+def app_settings() -> Settings:
+    """The settings the current Flask app was built with, for views and for commands run under the app."""
+    found: Settings = current_app.extensions[SETTINGS_KEY]
+    return found

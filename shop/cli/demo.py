@@ -25,13 +25,12 @@ from typing import IO
 
 import click
 import httpx
-from flask import current_app
 from flask.cli import with_appcontext
 
 from shop import migrations
 from shop.cli.database import checked_database_url, explained_database_errors
 from shop.cli.ports import check_port_is_free
-from shop.config import REPO_ROOT, Settings
+from shop.config import REPO_ROOT, app_settings
 from shop.private_files import create_private_file, make_private_directory, open_private_log
 
 LOG_DIR = REPO_ROOT / "var" / "demo-logs"
@@ -81,7 +80,7 @@ def demo_command(
     port: int, gateway_port: int, workers: int, order_count: int, log_dir: Path, exit_when_settled: bool
 ) -> None:
     """Run the gateway, the web app and workers, place sample orders, and print where to look."""
-    settings: Settings = current_app.extensions["shop.settings"]
+    settings = app_settings()
     if port == gateway_port:
         raise click.BadParameter(
             f"the gateway needs a port of its own, not {port}", param_hint="'--gateway-port'"

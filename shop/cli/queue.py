@@ -197,7 +197,7 @@ def check_references_command(ctx: click.Context, repair: bool, as_json: bool) ->
     with command_engine() as engine, Session(engine, info=wired) as session, session.begin():
         found = find_dangling(session, references)
         if repair:
-            repair_dangling(session, references)
+            repair_dangling(session, references, found)
             remaining = find_dangling(session, references)
         else:
             remaining = found

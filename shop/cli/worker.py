@@ -18,7 +18,7 @@ from flask.cli import with_appcontext
 from queue_core import TaskRegistry, Worker, WorkerSettings
 from shop import bootstrap
 from shop.cli.database import command_engine
-from shop.config import Settings
+from shop.config import app_settings
 from shop.tasks import registry_for
 
 SECONDS_PER_DAY = 86_400
@@ -110,10 +110,10 @@ def worker_command(
         prune_after_seconds=None if prune_after_days is None else prune_after_days * SECONDS_PER_DAY,
     )
     _log_to_stderr()
-    app_settings: Settings = current_app.extensions["shop.settings"]
-    if app_settings.gateway_api_key is None:
+    shop_settings = app_settings()
+    if shop_settings.gateway_api_key is None:
         log.warning("GATEWAY_API_KEY is not set: the payment gateway will refuse every charge and refund")
-    with command_engine() as engine, bootstrap.gateway_client(app_settings) as gateway:
+    with command_engine() as engine, bootstrap.gateway_client(shop_settings) as gateway:
         worker = Worker(engine, registry, settings, session_info=bootstrap.session_info(gateway=gateway))
         log.info("running tasks %s", ", ".join(sorted(registry.names)))
         worker.run()

@@ -12,7 +12,7 @@ from flask import current_app, render_template
 from queue_core import TaskReference
 from request_session import db as db  # the one session getter, here beside what else every page shares
 from shop.access.redaction import mask_email
-from shop.config import Settings
+from shop.config import Settings, app_settings
 from shop.pages import security
 from shop.tasks import registry_for
 
@@ -20,8 +20,8 @@ REFERENCES_KEY = "shop.pages.references"
 
 
 def settings() -> Settings:
-    found: Settings = current_app.extensions["shop.settings"]
-    return found
+    """The settings the app was built with."""
+    return app_settings()
 
 
 def references() -> Sequence[TaskReference]:

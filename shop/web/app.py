@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shop import pages
 from shop.access import api_policy
-from shop.config import Settings, require_secret_key
+from shop.config import SETTINGS_KEY, Settings, require_secret_key
 from shop.web import api, database, health, http_limits, security_headers
 
 
@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SECRET_KEY=require_secret_key(settings),
         SECRET_KEY_FALLBACKS=list(settings.secret_key_fallbacks),
     )
-    app.extensions["shop.settings"] = settings
+    app.extensions[SETTINGS_KEY] = settings
     http_limits.init_app(app, settings)  # first: a request of the wrong shape or size is read no further
     security_headers.init_app(app)
     database.init_app(app, settings)

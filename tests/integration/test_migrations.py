@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
 import queue_core
-from queue_core._models import QueueBase
+from queue_core import QueueBase
 from queue_core.migrations import FIRST_REVISION
 from shop.migrations import TARGET_METADATA, alembic_config
 
@@ -116,4 +116,22 @@ def test_a_database_the_shop_migrated_before_the_queue_had_its_own_branch_upgrad
 
     command.upgrade(config, "heads")
 
+    assert schema_differences(engine) == []
+
+
+def test_a_database_at_the_shops_last_head_before_the_branches_gets_the_queues_later_revisions(
+    engine: Engine, database_url: str
+) -> None:
+    config = alembic_config(database_url)
+    command.downgrade(config, "base")
+    # Where every database the shop migrated before the split stands: the shop's 0003, the queue's 0001.
+    command.upgrade(config, "0003")
+    with engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_heads() == ("0003",)
+
+    command.upgrade(config, "heads")  # what `shop db upgrade` runs
+
+    with engine.connect() as connection:
+        heads = set(MigrationContext.configure(connection).get_current_heads())
+    assert heads == set(ScriptDirectory.from_config(config).get_heads())
     assert schema_differences(engine) == []
