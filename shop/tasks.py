@@ -30,7 +30,9 @@ def build_registry() -> TaskRegistry:
     registry.include(payments.tasks.registry)
     registry.include(shipping.tasks.registry)
 
-    @registry.task("shop.repair_dangling_references", queue="maintenance")
+    # A transaction of its own: it locks rows of every context, which other tasks of a commit group
+    # would otherwise wait behind (or deadlock with) until the whole group commits.
+    @registry.task("shop.repair_dangling_references", queue="maintenance", commits_alone=True)
     def repair_dangling_references(task: RunningTask, session: Session) -> None:
         """Hand rows that point at a task that will never succeed to their context's repair function.
 
