@@ -19,11 +19,11 @@ from typing import Any, cast
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from orders.models import OrderState
+from orders.services import DEFAULT_PAGE, MAX_PAGE
 from queue_core import TaskState
 
 MAX_LINES = 20
 MAX_QUANTITY = 100
-MAX_PAGE = 100
 # Written as both engines read them: ``^...$`` is anchored in JSON Schema and JavaScript too, where Python's
 # ``\Z`` would be a literal "Z". ``FullMatch`` keeps Python's ``$`` from accepting a trailing newline.
 SKU_PATTERN = r"^[A-Z0-9-]{1,40}$"
@@ -122,7 +122,7 @@ class OrderListIn(Schema):
 
     state = fields.String(validate=validate.OneOf([state.value for state in OrderState]), load_default=None)
     being_processed = fields.Boolean(load_default=False)
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
+    limit = fields.Integer(load_default=DEFAULT_PAGE, validate=validate.Range(min=1, max=MAX_PAGE))
     before = fields.UUID(load_default=None)
 
 

@@ -27,6 +27,8 @@ from orders.models import Order, OrderState, Product
 from queue_core import RetryPolicy, TaskDefinition
 
 CURRENCY = "EUR"
+DEFAULT_PAGE = 50
+MAX_PAGE = 100
 
 # Both screening steps are short database work; a failure is a lock timeout or a lost connection, which a
 # few quick retries outlast. Repair rejects the order if they do not.
@@ -207,7 +209,7 @@ def list_orders(
     *,
     state: OrderState | str | None = None,
     being_processed: bool = False,
-    limit: int = 50,
+    limit: int = DEFAULT_PAGE,
     before: uuid.UUID | None = None,
 ) -> list[Order]:
     """Newest first, ``limit`` at a time; pass the last ID seen as ``before`` for the next page.
@@ -217,6 +219,8 @@ def list_orders(
     answered from the two partial unique indexes that hold only such rows. IDs are UUIDv7, so ordering
     by ID is ordering by creation.
     """
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
     query = select(Order).order_by(Order.id.desc()).limit(limit)
     if state is not None:
         query = query.where(Order.state == OrderState(state).value)

@@ -10,10 +10,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from payments.models import PaymentState
-from payments.services import MAX_PAGE
+from payments.services import DEFAULT_PAGE, MAX_PAGE
 from queue_core import TaskState
-
-DEFAULT_PAGE = 50
 
 
 class PaymentTaskPointerOut(Schema):

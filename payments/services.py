@@ -26,6 +26,7 @@ from payments.models import Payment, PaymentState
 from queue_core import RetryPolicy, TaskDefinition
 
 CURRENCY = re.compile(r"[A-Z]{3}\Z")
+DEFAULT_PAGE = 50
 MAX_PAGE = 200
 
 # Gateway outages of a few seconds to a minute are ridden out; a longer one fails the payment (and voids
@@ -148,7 +149,7 @@ def list_payments(
     *,
     state: PaymentState | None = None,
     being_processed: bool = False,
-    limit: int = 50,
+    limit: int = DEFAULT_PAGE,
     before: uuid.UUID | None = None,
 ) -> list[Payment]:
     """Payments, newest first by ID, ``limit`` at most (UUIDv7: creation order, to the millisecond).

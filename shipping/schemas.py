@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from queue_core import TaskState
 from shipping.models import ShipmentState
-from shipping.services import DEFAULT_PAGE_SIZE, MAX_PAGE
+from shipping.services import DEFAULT_PAGE, MAX_PAGE
 
 
 class ShipmentTaskPointerOut(Schema):
@@ -45,7 +45,7 @@ class ShipmentListQuerySchema(Schema):
     """``GET /api/shipments`` filters; unknown parameters are refused (422)."""
 
     state = fields.Enum(ShipmentState, by_value=True, load_default=None)
-    limit = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE))
+    limit = fields.Integer(load_default=DEFAULT_PAGE, validate=validate.Range(min=1, max=MAX_PAGE))
     before = fields.UUID(load_default=None)
 
 

@@ -40,7 +40,7 @@ __all__ = [
     "with_task_states",
 ]
 
-DEFAULT_PAGE_SIZE = 50
+DEFAULT_PAGE = 50
 MAX_PAGE = 200
 MAX_BATCH_SIZE = 200  # parcels on one manifest; the rest wait for the next tick
 
@@ -150,7 +150,7 @@ def list_shipments(
     *,
     state: ShipmentState | None = None,
     shipping_task_id: uuid.UUID | None = None,
-    limit: int = DEFAULT_PAGE_SIZE,
+    limit: int = DEFAULT_PAGE,
     before: uuid.UUID | None = None,
 ) -> list[Shipment]:
     """Shipments, newest first, optionally of one state or one batch.
