@@ -49,6 +49,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, bindparam, func, or_, 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from queue_core._clock import db_now
+from queue_core._models import in_state
 from queue_core._models import limit_table as limits
 from queue_core._models import task_table as tasks
 from queue_core._registry import TaskOptions
@@ -178,7 +179,7 @@ def _claim_rows(
 _CLAIMABLE = (
     select(tasks.c.id)
     .where(
-        tasks.c.state == TaskState.PENDING.value,
+        in_state(TaskState.PENDING),
         tasks.c.queue == bindparam("claim_queue"),
         tasks.c.name.in_(bindparam("names", expanding=True)),
         tasks.c.run_at <= db_now(),
@@ -220,9 +221,7 @@ def _claim_limited(
     allowed = room
     if options.concurrency_limit is not None:
         running = connection.scalar(
-            select(func.count())
-            .select_from(tasks)
-            .where(tasks.c.state == TaskState.RUNNING.value, tasks.c.name == name)
+            select(func.count()).select_from(tasks).where(in_state(TaskState.RUNNING), tasks.c.name == name)
         )
         allowed = min(allowed, options.concurrency_limit - int(running or 0))
     if options.rate_limit is not None:
@@ -278,7 +277,7 @@ def unclaim(connection: Connection, which: ColumnElement[bool]) -> None:
     at shutdown); a task whose handler ran is handed back with its attempt counted instead."""
     connection.execute(
         update(tasks)
-        .where(which, tasks.c.state == TaskState.RUNNING.value)
+        .where(which, in_state(TaskState.RUNNING))
         .values(
             state=TaskState.PENDING.value,
             attempts=tasks.c.attempts - 1,

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from queue_core._clock import db_now
+from queue_core._models import in_state
 from queue_core._models import task_table as tasks
 from queue_core._states import FINISHED_STATES, TaskState
 
@@ -31,15 +32,13 @@ def cancel(session: Session | Connection, task_id: uuid.UUID) -> TaskState:
     """
     cancelled = session.execute(
         update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.state == TaskState.PENDING.value)
+        .where(tasks.c.id == task_id, in_state(TaskState.PENDING))
         .values(state=TaskState.CANCELLED.value, finished_at=db_now())
     )
     if cancelled.rowcount == 1:  # type: ignore[attr-defined]
         return TaskState.CANCELLED
     session.execute(
-        update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.state == TaskState.RUNNING.value)
-        .values(cancel_requested=True)
+        update(tasks).where(tasks.c.id == task_id, in_state(TaskState.RUNNING)).values(cancel_requested=True)
     )
     return state_of(session, task_id)
 
@@ -54,7 +53,7 @@ def requeue(session: Session | Connection, task_id: uuid.UUID, *, extra_attempts
         raise ValueError("extra_attempts must be at least 1")
     session.execute(
         update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.state.in_([s.value for s in FINISHED_STATES]))
+        .where(tasks.c.id == task_id, in_state(*FINISHED_STATES))
         .values(
             state=TaskState.PENDING.value,
             run_at=db_now(),

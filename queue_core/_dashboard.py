@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from queue_core._clock import db_now
 from queue_core._inspection import percentiles
+from queue_core._models import in_state
 from queue_core._models import task_table as tasks
 from queue_core._models import worker_table as workers
 from queue_core._states import FINISHED_STATES, UNSUCCESSFUL_STATES, TaskState
@@ -37,7 +38,6 @@ from queue_core._states import FINISHED_STATES, UNSUCCESSFUL_STATES, TaskState
 FINISHED_WINDOW_SECONDS = 3600.0
 CHART_MINUTES = 10
 CHART_ROW_LIMIT = 20_000  # finished tasks ``throughput`` reads at most; past that it says ``truncated``
-_FINISHED = sorted(state.value for state in FINISHED_STATES)
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,13 @@ def task_counts(
     """Count live tasks in full and finished ones over the window, in one statement of three index reads."""
     count = func.count().label("count")
     pending = select(tasks.c.queue, literal(TaskState.PENDING.value).label("state"), count).where(
-        tasks.c.state == TaskState.PENDING.value
+        in_state(TaskState.PENDING)
     )
     running = select(tasks.c.queue, literal(TaskState.RUNNING.value).label("state"), count).where(
-        tasks.c.state == TaskState.RUNNING.value
+        in_state(TaskState.RUNNING)
     )
     finished = select(tasks.c.queue, tasks.c.state, count).where(
-        tasks.c.state.in_(_FINISHED), tasks.c.finished_at >= db_now(-finished_window_seconds)
+        in_state(*FINISHED_STATES), tasks.c.finished_at >= db_now(-finished_window_seconds)
     )
     by_queue: dict[str, dict[str, int]] = {}
     statement = union_all(
@@ -126,7 +126,7 @@ def throughput(
     start = end - dt.timedelta(minutes=minutes)
     rows = session.execute(
         select(tasks.c.state, tasks.c.finished_at, tasks.c.started_at, tasks.c.run_at)
-        .where(tasks.c.state.in_(_FINISHED), tasks.c.finished_at >= start)
+        .where(in_state(*FINISHED_STATES), tasks.c.finished_at >= start)
         .order_by(tasks.c.finished_at.desc())
         .limit(row_limit)
     ).all()
@@ -236,7 +236,7 @@ def _in_flight(
         select(
             tasks.c.id, tasks.c.name, tasks.c.queue, tasks.c.started_at, tasks.c.progress, tasks.c.worker_id
         )
-        .where(tasks.c.state == TaskState.RUNNING.value, tasks.c.worker_id.in_(worker_ids))
+        .where(in_state(TaskState.RUNNING), tasks.c.worker_id.in_(worker_ids))
         .order_by(tasks.c.started_at, tasks.c.id)
     ):
         task = InFlightTask(row.id, row.name, row.queue, row.started_at, row.progress)

@@ -43,6 +43,7 @@ from queue_core._claims import ClaimedTask
 from queue_core._clock import db_now
 from queue_core._enqueue import Lineage, current_lineage
 from queue_core._models import error_table as errors
+from queue_core._models import in_state
 from queue_core._models import task_table as tasks
 from queue_core._outcomes import Cancelled, Discard
 from queue_core._registry import TaskRegistry
@@ -59,7 +60,7 @@ IN_HANDLER = "queue_core.in_handler"
 _FENCE = (
     (tasks.c.id == bindparam("task_id"))
     & (tasks.c.lease_token == bindparam("token"))
-    & (tasks.c.state == TaskState.RUNNING.value)
+    & in_state(TaskState.RUNNING)
 )
 SUCCEED = (
     update(tasks)
@@ -173,7 +174,7 @@ class TaskRunner:
         done = set(
             session.scalars(
                 update(tasks)
-                .where(fence, tasks.c.state == TaskState.RUNNING.value)
+                .where(fence, in_state(TaskState.RUNNING))
                 .values(state=TaskState.SUCCEEDED.value, finished_at=db_now(), lease_token=None)
                 .returning(tasks.c.id)
             )

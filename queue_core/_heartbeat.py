@@ -19,6 +19,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from queue_core._clock import db_now
 from queue_core._maintenance import GIVEN_UP, hand_back
+from queue_core._models import in_state
 from queue_core._models import task_table as tasks
 from queue_core._models import worker_table as workers
 from queue_core._states import TaskState
@@ -64,7 +65,7 @@ def beat(
     if extended.rowcount == 0:
         log.warning("worker %s was declared dead (silent too long); registering again", worker_id)
         register(connection, worker_id, queues, settings)
-    mine = (tasks.c.state == TaskState.RUNNING.value) & (tasks.c.worker_id == worker_id)
+    mine = (in_state(TaskState.RUNNING)) & (tasks.c.worker_id == worker_id)
     requested = connection.execute(select(tasks.c.id).where(mine, tasks.c.cancel_requested)).scalars().all()
     # What this worker holds, as of a moment on the database clock. A claim registers its token before it
     # runs, so a claim in flight is among ``claiming``, and any claim made after the snapshot has a later

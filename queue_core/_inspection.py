@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from queue_core._clock import db_now
 from queue_core._control import TaskNotFoundError
 from queue_core._models import error_table as errors
+from queue_core._models import in_state
 from queue_core._models import task_table as tasks
 from queue_core._models import worker_table as workers
 from queue_core._references import ReferencingRow, TaskReference, referencing_rows
@@ -59,7 +60,7 @@ def backlog(session: Session | Connection) -> Backlog:
     """
     due, oldest, now = session.execute(
         select(func.count(), func.min(tasks.c.run_at), db_now()).where(
-            tasks.c.state == TaskState.PENDING.value, tasks.c.run_at <= db_now()
+            in_state(TaskState.PENDING), tasks.c.run_at <= db_now()
         )
     ).one()
     age = None if oldest is None else max(0.0, (now - oldest).total_seconds())
@@ -83,7 +84,7 @@ def queue_stats(session: Session | Connection, window_seconds: float = 60.0) -> 
     recent = tasks.c.started_at >= db_now(-window_seconds)
     succeeded = session.execute(
         select(func.count()).where(
-            tasks.c.state == TaskState.SUCCEEDED.value, tasks.c.finished_at >= db_now(-window_seconds)
+            in_state(TaskState.SUCCEEDED), tasks.c.finished_at >= db_now(-window_seconds)
         )
     ).scalar_one()
     latencies = [

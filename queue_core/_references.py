@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, Connection, Table, false, inspect, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from queue_core._models import task_table
+from queue_core._models import in_state, task_table
 from queue_core._states import UNSUCCESSFUL_STATES
 
 
@@ -117,7 +117,7 @@ def find_dangling(
             .select_from(ref.table.outerjoin(tasks, tasks.c.id == ref.column))
             .where(
                 ref.column.is_not(None),
-                or_(tasks.c.id.is_(None), tasks.c.state.in_([s.value for s in UNSUCCESSFUL_STATES])),
+                or_(tasks.c.id.is_(None), in_state(*UNSUCCESSFUL_STATES)),
             )
             .limit(limit)
         )

@@ -43,6 +43,7 @@ from queue_core._claims import ClaimedTask, claim
 from queue_core._clock import db_now
 from queue_core._execution import Outcome, TaskRunner
 from queue_core._models import error_table as errors
+from queue_core._models import in_state
 from queue_core._models import task_table as tasks
 from queue_core._registry import TaskRegistry
 from queue_core._states import TaskState
@@ -146,7 +147,7 @@ def _bring_forward_next(engine: Engine, queues: list[str], names: list[str], win
         next_id = connection.scalar(
             select(tasks.c.id)
             .where(
-                tasks.c.state == TaskState.PENDING.value,
+                in_state(TaskState.PENDING),
                 tasks.c.queue.in_(queues),
                 tasks.c.name.in_(names),
                 tasks.c.run_at > db_now(),  # due ones the claim passed over (rate-limited) stay put
