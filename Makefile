@@ -57,6 +57,7 @@ $(BENCH_STAMP): pyproject.toml $(DEV_STAMP)
 bench: $(BENCH_STAMP) ## Measure queue_core beside other PostgreSQL queues (see docs/performance.md)
 	$(PYTHON) -m benchmarks
 	$(PYTHON) -m benchmarks.writing_handlers
+	$(PYTHON) -m benchmarks.history_arrives
 
 clean: ## Remove caches and build output (keeps .venv and var/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info distributions/*/build distributions/*/*.egg-info
