@@ -63,11 +63,13 @@ def place_order(body: dict[str, Any], headers: dict[str, Any]) -> tuple[dict[str
         abort(422, message=str(error), errors={"json": {"lines": [str(error)]}})
     except services.IdempotencyKeyReused as error:
         abort(422, message=str(error), errors={"headers": {"Idempotency-Key": [str(error)]}})
+    # Read for the answer inside the transaction that placed it: after the commit it would take a second
+    # transaction (and a second connection checkout) to learn that the new tasks are pending.
+    presented = _present_one(session, placed.order)
     session.commit()
     response_headers = {"Location": f"/api/orders/{placed.order.id}"}
     if placed.replayed:
         response_headers["Idempotent-Replayed"] = "true"
-    presented = _present_one(session, placed.order)
     presented["access_token"] = access_token(placed.order.id, app_secret_keys())
     return presented, response_headers
 
@@ -106,8 +108,9 @@ def cancel_order(order_id: uuid.UUID) -> dict[str, Any]:
     """Cancel the order (cancelling a cancelled order changes nothing)."""
     session = db()
     order = _found(lambda: services.cancel_order(session, order_id))
+    presented = _present_one(session, order)  # in the same transaction, as for placing
     session.commit()
-    return _present_one(session, order)
+    return presented
 
 
 @blp.delete("/orders/<uuid:order_id>")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
 from orders.tasks import registry
 from shop.bootstrap import session_info
@@ -43,6 +44,34 @@ def screen(app: Flask) -> None:
 
 
 # -- placing ---------------------------------------------------------------------------------------------
+
+
+def test_placing_and_cancelling_each_take_one_connection_and_one_transaction(
+    app: Flask, client: FlaskClient
+) -> None:
+    engine = engine_of(app)
+    post_order(client)  # the first request builds the pool; count from the second
+    counted = {"checkout": 0, "commit": 0}
+
+    def count_checkout(*_args: Any) -> None:
+        counted["checkout"] += 1
+
+    def count_commit(*_args: Any) -> None:
+        counted["commit"] += 1
+
+    event.listen(engine.pool, "checkout", count_checkout)
+    event.listen(engine, "commit", count_commit)
+    try:
+        placed = post_order(client, **{"Idempotency-Key": "basket-of-one-transaction"})
+        placing = dict(counted)
+        cancelled = client.post(f"/api/orders/{placed.get_json()['id']}/cancel")
+    finally:
+        event.remove(engine.pool, "checkout", count_checkout)
+        event.remove(engine, "commit", count_commit)
+
+    assert placed.status_code == 202 and cancelled.status_code == 200
+    assert placing == {"checkout": 1, "commit": 1}  # the answer, task states included, read before commit
+    assert counted == {"checkout": 2, "commit": 2}
 
 
 def test_placing_an_order_is_accepted_with_where_to_watch_it(client: FlaskClient) -> None:
