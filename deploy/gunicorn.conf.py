@@ -14,6 +14,7 @@ bind = os.environ.get("BIND", "127.0.0.1:8000")
 # database, and every process holds a connection pool of its own. Two processes survive one crash.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
+# The app reads WEB_THREADS too (shop.config.Settings.web_threads) and keeps that many pooled connections.
 threads = int(os.environ.get("WEB_THREADS", "8"))
 
 # The app is built after the fork, in each worker: connection pools must never cross a fork.

@@ -35,6 +35,9 @@ class Settings:
     # Sent to the gateway as ``Authorization: Bearer``; out of repr so that no log line shows it.
     gateway_api_key: str | None = field(default=None, repr=False)
     ready_max_due_tasks: int = 10_000  # /readyz fails when more due tasks than this wait
+    # Request threads per web process (gunicorn's ``threads``, deploy/gunicorn.conf.py reads the same
+    # variable): the web engine keeps this many connections, one for each thread that may need one.
+    web_threads: int = 8
     ready_max_oldest_due_seconds: float = 300.0  # ... or when the oldest has waited longer than this
     # Who may do what (``shop.access``): operators present one of these keys, to the API as a bearer
     # token or once on /sign-in; demo mode (``shop demo`` turns it on) lets anyone act.
@@ -68,6 +71,7 @@ class Settings:
             gateway_timeout_seconds=_number(environ, "GATEWAY_TIMEOUT_SECONDS", cls.gateway_timeout_seconds),
             gateway_api_key=_gateway_api_key(environ),
             ready_max_due_tasks=int(_number(environ, "READY_MAX_DUE_TASKS", cls.ready_max_due_tasks)),
+            web_threads=int(_number(environ, "WEB_THREADS", cls.web_threads)),
             ready_max_oldest_due_seconds=_number(
                 environ, "READY_MAX_OLDEST_DUE_SECONDS", cls.ready_max_oldest_due_seconds
             ),

@@ -11,14 +11,17 @@ from queue_core import configure_engine
 from shop.private_files import create_private_file
 
 
-def create_engine_from_url(url: str) -> Engine:
-    """An engine the queue can run on: every engine the project makes goes through here."""
+def create_engine_from_url(url: str, *, pool_size: int = 5) -> Engine:
+    """An engine the queue can run on: every engine the project makes goes through here.
+
+    ``pool_size``: connections the pool keeps open on PostgreSQL (SQLite files need no pool of them).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         _create_sqlite_file(parsed.database)
         return configure_engine(sqlalchemy.create_engine(parsed))
     # A pooled connection can outlive a database restart; check it before handing it out.
-    return configure_engine(sqlalchemy.create_engine(parsed, pool_pre_ping=True))
+    return configure_engine(sqlalchemy.create_engine(parsed, pool_pre_ping=True, pool_size=pool_size))
 
 
 def _create_sqlite_file(database: str | None) -> None:

@@ -29,15 +29,16 @@ log = logging.getLogger(__name__)
 class LazyEngine:
     """The app's engine, created by the first caller (thread-safe); no connection until a query runs."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int) -> None:
         self.url = url
+        self.pool_size = pool_size
         self._engine: Engine | None = None
         self._lock = threading.Lock()
 
     def get(self) -> Engine:
         with self._lock:
             if self._engine is None:
-                self._engine = create_engine_from_url(self.url)
+                self._engine = create_engine_from_url(self.url, pool_size=self.pool_size)
             return self._engine
 
     def dispose(self) -> None:
@@ -48,7 +49,9 @@ class LazyEngine:
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Give the app its engine and its request-scoped sessions."""
-    engine = LazyEngine(settings.database_url)
+    # As many pooled connections as request threads: a smaller pool opens and closes one per request
+    # beyond it, under exactly the load where that costs most.
+    engine = LazyEngine(settings.database_url, pool_size=settings.web_threads)
     factory = sessionmaker(expire_on_commit=False, info=bootstrap.session_info())
     # One session per thread (a gunicorn thread serves one request at a time), removed after each request
     # so the next one starts clean.

@@ -2,6 +2,7 @@ from flask import Flask, request
 
 from shop.config import Settings
 from shop.web.app import create_app
+from shop.web.database import engine_of
 from tests.support.credentials import web_settings
 
 
@@ -18,6 +19,20 @@ def test_app_takes_its_database_url_from_the_settings() -> None:
     app = create_app(web_settings("postgresql+psycopg://clerk@db.internal/shop"))
 
     assert app.config["DATABASE_URL"] == "postgresql+psycopg://clerk@db.internal/shop"
+
+
+def test_the_web_engine_keeps_a_connection_for_every_request_thread() -> None:
+    app = create_app(web_settings("postgresql+psycopg://clerk@db.internal/shop", web_threads=12))
+
+    engine = engine_of(app)  # built, not connected: nothing listens at db.internal
+
+    assert engine.pool.size() == 12  # type: ignore[attr-defined]
+    engine.dispose()
+
+
+def test_web_threads_are_read_from_the_same_variable_as_gunicorn_reads() -> None:
+    assert Settings.from_env({"WEB_THREADS": "16"}).web_threads == 16
+    assert Settings.from_env({}).web_threads == 8
 
 
 def client_address_as_seen_by(app: Flask, forwarded_for: str) -> str:
