@@ -21,6 +21,7 @@ import time
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
+from benchmarks.scratch import scratch_engine
 from queue_core import (
     RunningTask,
     TaskRegistry,
@@ -87,12 +88,7 @@ def run_worker(engine: Engine) -> tuple[Worker, threading.Thread]:
 
 
 def measure(admin_url: str, history: int, tasks: int) -> dict[str, object]:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
-    engine = engine_on(admin_url, DATABASE)
-    try:
+    with scratch_engine(admin_url, DATABASE) as engine:
         create_tables(engine)
         with engine.begin() as connection:
             connection.execute(text("ALTER TABLE queue_tasks SET (autovacuum_enabled = false)"))
@@ -102,23 +98,20 @@ def measure(admin_url: str, history: int, tasks: int) -> dict[str, object]:
         idle_rate = drain_rate(idle, engine, tasks)
         idle.stop()
         idle_thread.join()
-        fresh, fresh_thread = run_worker(engine_on(admin_url, DATABASE))
+        fresh_engine = engine_on(admin_url, DATABASE)
+        fresh, fresh_thread = run_worker(fresh_engine)
         fresh_rate = drain_rate(fresh, engine, tasks)
         fresh.stop()
         fresh_thread.join()
-        return {
-            "history_rows": history,
-            "history_load_seconds": round(load_seconds, 1),
-            "tasks_per_drain": tasks,
-            "idle_worker_tasks_per_second": round(idle_rate),
-            "fresh_worker_tasks_per_second": round(fresh_rate),
-            "idle_over_fresh": round(idle_rate / fresh_rate, 2),
-        }
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-        admin.dispose()
+        fresh_engine.dispose()
+    return {
+        "history_rows": history,
+        "history_load_seconds": round(load_seconds, 1),
+        "tasks_per_drain": tasks,
+        "idle_worker_tasks_per_second": round(idle_rate),
+        "fresh_worker_tasks_per_second": round(fresh_rate),
+        "idle_over_fresh": round(idle_rate / fresh_rate, 2),
+    }
 
 
 def main() -> None:

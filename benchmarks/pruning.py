@@ -16,9 +16,10 @@ import json
 import threading
 import time
 
-from sqlalchemy import Column, Engine, MetaData, Table, Uuid, create_engine, text
+from sqlalchemy import Column, Engine, MetaData, Table, Uuid, text
 from sqlalchemy.orm import Session
 
+from benchmarks.scratch import scratch_engine
 from queue_core import (
     OnPrune,
     RunningTask,
@@ -26,7 +27,6 @@ from queue_core import (
     TaskSpec,
     Worker,
     WorkerSettings,
-    configure_engine,
     create_tables,
     enqueue_many,
     prune,
@@ -93,12 +93,7 @@ def prune_pass(engine: Engine) -> tuple[float, int, int]:
 
 
 def measure(admin_url: str, due: int, kept: int) -> dict[str, object]:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-        connection.execute(text(f"CREATE DATABASE {DATABASE}"))
-    engine = configure_engine(create_engine(admin_url.rsplit("/", 1)[0] + f"/{DATABASE}", pool_size=4))
-    try:
+    with scratch_engine(admin_url, DATABASE, pool_size=4) as engine:
         create_tables(engine)
         business.create_all(engine)
         load(engine, due, kept)
@@ -116,19 +111,14 @@ def measure(admin_url: str, due: int, kept: int) -> dict[str, object]:
         worker.stop()
         for thread in threads:
             thread.join()
-        return {
-            "due": due,
-            "kept": kept,
-            "deleted": deleted,
-            "batches": batches,
-            "pass_seconds": round(seconds, 2),
-            "stream_tasks_finished": worker.stats.outcomes.get("succeeded", 0),
-        }
-    finally:
-        engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-        admin.dispose()
+    return {
+        "due": due,
+        "kept": kept,
+        "deleted": deleted,
+        "batches": batches,
+        "pass_seconds": round(seconds, 2),
+        "stream_tasks_finished": worker.stats.outcomes.get("succeeded", 0),
+    }
 
 
 def main() -> None:
