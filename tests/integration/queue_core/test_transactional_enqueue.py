@@ -3,6 +3,8 @@ back, and is invisible to other connections (and so to workers) until the commit
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from queue_core import TaskSpec, enqueue, enqueue_many
 from queue_core._claims import ClaimedTask, claim
+from queue_core._enqueue import Lineage, current_lineage
 from queue_core._models import task_table as tasks
 from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import registry
@@ -121,3 +124,45 @@ def test_delayed_task_is_not_claimable_before_its_time(engine: Engine) -> None:
             select(tasks.c.created_at, tasks.c.run_at).where(tasks.c.id == task_id)
         ).one()
     assert (row.run_at - row.created_at).total_seconds() == pytest.approx(1.5, abs=0.05)
+
+
+def test_enqueue_many_stores_each_task_as_enqueue_alone_would(engine: Engine) -> None:
+    """On PostgreSQL many rows go as one INSERT of arrays, one row as a plain INSERT: the rows must match."""
+    in_two_days = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    specs = [
+        TaskSpec(name="pack-crate", args={"crate": "CRUNCHY-ARMCHAIR", "fragile": True}, priority=3),
+        TaskSpec(name="pack-crate", queue="fragile", delay=90, max_attempts=2),
+        TaskSpec(name="label-crate", run_at=in_two_days, expires_in=dt.timedelta(hours=2)),
+        TaskSpec(name="label-crate", args=None, expires_in=30),
+    ]
+    lineage = Lineage(parent_id=uuid.uuid4(), root_id=uuid.uuid4())
+    token = current_lineage.set(lineage)  # as inside a handler: both forms record where tasks came from
+    try:
+        with Session(engine) as session, session.begin():
+            together = enqueue_many(session, specs)
+            alone = [enqueue_many(session, [dataclasses.replace(spec, id=uuid.uuid4())])[0] for spec in specs]
+    finally:
+        current_lineage.reset(token)
+
+    def stored(task_id: uuid.UUID) -> tuple[object, ...]:
+        with engine.connect() as connection:
+            row = connection.execute(select(tasks).where(tasks.c.id == task_id)).one()
+        return (
+            row.name, row.queue, row.state, row.priority, row.args, row.attempts, row.max_attempts,
+            row.cancel_requested, row.parent_id, row.root_id,
+            round((row.run_at - row.created_at).total_seconds()) if row.run_at - row.created_at
+            < dt.timedelta(days=1) else row.run_at,
+            None if row.expires_at is None else round((row.expires_at - row.created_at).total_seconds()),
+        )  # fmt: skip
+
+    assert [stored(task_id) for task_id in together] == [stored(task_id) for task_id in alone]
+    assert stored(together[0])[:5] == (
+        "pack-crate",
+        "default",
+        "pending",
+        3,
+        {"crate": "CRUNCHY-ARMCHAIR", "fragile": True},
+    )
+    assert stored(together[1])[-2:] == (90, None) and stored(together[3])[-1] == 30
+    assert stored(together[2])[-2:] == (in_two_days, 7200)
+    assert stored(together[0])[8:10] == (lineage.parent_id, lineage.root_id)
