@@ -6,7 +6,7 @@ real PostgreSQL (tests/integration/queue_core/):
 
 1. Transactional enqueue. ``enqueue(session, name)`` joins the caller's transaction and returns the new
    task's ID at once. The task is invisible to workers until the caller commits and gone if it rolls
-   back. ``enqueue_many`` inserts many with one prepared INSERT, sent as a single batch.
+   back. ``enqueue_many`` inserts many rows with one INSERT (on PostgreSQL, its columns sent as arrays).
 2. Transactional, fenced completion. A handler gets the task and a session; its writes and the task's
    move to ``succeeded`` commit in one transaction. Each claim carries a lease token that every later
    write about the task must present: a worker that lost the task (rescued, claimed elsewhere) cannot
