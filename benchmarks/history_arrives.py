@@ -45,10 +45,6 @@ def nothing(task: RunningTask, session: Session) -> None:
     """No work: the claim and the completion are what is measured."""
 
 
-def engine_on(admin_url: str, database: str) -> Engine:
-    return configure_engine(create_engine(admin_url.rsplit("/", 1)[0] + f"/{database}"))
-
-
 def load_history(engine: Engine, rows: int) -> float:
     """``rows`` tasks that finished a day ago, in one statement, without ANALYZE; returns the seconds."""
     started = time.perf_counter()
@@ -98,7 +94,7 @@ def measure(admin_url: str, history: int, tasks: int) -> dict[str, object]:
         idle_rate = drain_rate(idle, engine, tasks)
         idle.stop()
         idle_thread.join()
-        fresh_engine = engine_on(admin_url, DATABASE)
+        fresh_engine = configure_engine(create_engine(engine.url))  # connections of its own
         fresh, fresh_thread = run_worker(fresh_engine)
         fresh_rate = drain_rate(fresh, engine, tasks)
         fresh.stop()

@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.orm import Session
 
-from queue_core._claims import ClaimedTask, claim
+from queue_core._claims import ClaimedTask, claim, unclaim
 from queue_core._clock import db_now
 from queue_core._execution import Outcome, TaskRunner
 from queue_core._models import error_table as errors
@@ -165,17 +165,7 @@ def _bring_forward_next(engine: Engine, queues: list[str], names: list[str], win
 def _hand_back(engine: Engine, task: ClaimedTask) -> None:
     """Return a claimed task that will not run to ``pending``, its attempt uncounted."""
     with engine.begin() as connection:
-        connection.execute(
-            update(tasks)
-            .where(tasks.c.id == task.id, tasks.c.lease_token == task.lease_token)
-            .values(
-                state=TaskState.PENDING.value,
-                attempts=tasks.c.attempts - 1,
-                worker_id=None,
-                lease_token=None,
-                started_at=None,
-            )
-        )
+        unclaim(connection, (tasks.c.id == task.id) & (tasks.c.lease_token == task.lease_token))
 
 
 def _error_of(engine: Engine, task: ClaimedTask, outcome: str) -> str | None:

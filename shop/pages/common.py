@@ -12,16 +12,11 @@ from flask import current_app, render_template
 from queue_core import TaskReference
 from request_session import db as db  # the one session getter, here beside what else every page shares
 from shop.access.redaction import mask_email
-from shop.config import Settings, app_settings
+from shop.config import app_settings
 from shop.pages import security
 from shop.tasks import registry_for
 
 REFERENCES_KEY = "shop.pages.references"
-
-
-def settings() -> Settings:
-    """The settings the app was built with."""
-    return app_settings()
 
 
 def references() -> Sequence[TaskReference]:
@@ -38,16 +33,16 @@ def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     context.setdefault("busy", False)
     return render_template(
         f"pages/{template}",
-        may_act=security.may_act(settings()),
-        is_operator=security.is_operator(settings()),
-        demo_mode=settings().demo_mode,
+        may_act=security.may_act(app_settings()),
+        is_operator=security.is_operator(app_settings()),
+        demo_mode=app_settings().demo_mode,
         **context,
     ), status
 
 
 def customer_email(email: str) -> str:
     """A customer's email as this visitor may see it: whole for an operator, masked for anyone else."""
-    return email if security.is_operator(settings()) else mask_email(email)
+    return email if security.is_operator(app_settings()) else mask_email(email)
 
 
 def short_id(value: uuid.UUID | str | None) -> str:

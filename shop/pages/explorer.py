@@ -16,8 +16,9 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 import queue_core
 from queue_core import FINISHED_STATES, RETRYABLE_STATES, TaskNotFoundError, TaskState
+from shop.config import app_settings
 from shop.pages import readings, security
-from shop.pages.common import db, references, render, settings
+from shop.pages.common import db, references, render
 
 blueprint = Blueprint("task_explorer", __name__, template_folder="templates")
 
@@ -118,7 +119,7 @@ def _act_on(
     task_id: uuid.UUID, allowed: Collection[TaskState], refusal: str, act: Callable[[Session], str]
 ) -> WerkzeugResponse | tuple[str, int]:
     """Check the POST, then ``act`` if the task's state allows it; redirects with what happened."""
-    security.check_post(settings())
+    security.check_post(app_settings())
     session = db()
     try:
         before = queue_core.state_of(session, task_id)

@@ -20,8 +20,9 @@ from orders import services as orders_services
 from orders.models import FINAL_ORDER_STATES, Product
 from orders.schemas import IdempotencyKeyIn, PlaceOrderIn
 from payments.gateway_client import BearerApiKey
+from shop.config import app_settings
 from shop.pages import readings, security
-from shop.pages.common import db, render, settings
+from shop.pages.common import db, render
 
 blueprint = Blueprint(
     "shop_front",
@@ -69,7 +70,7 @@ def shop() -> tuple[str, int]:
 @blueprint.post("/shop/orders")
 def place_order() -> WerkzeugResponse | tuple[str, int]:
     """Place the order in the form; a bad field re-shows the form with its message (422), never a 500."""
-    security.check_post(settings())
+    security.check_post(app_settings())
     form, rows = _order_form()
     errors: dict[str, list[str]] = {}
     try:
@@ -105,7 +106,7 @@ def place_order() -> WerkzeugResponse | tuple[str, int]:
 @blueprint.post("/shop/random-orders")
 def place_random_orders() -> WerkzeugResponse:
     """Place 50 orders of random products in one transaction; about one in ten from fraud.example."""
-    security.check_post(settings())
+    security.check_post(app_settings())
     session = db()
     rng = random.Random()
     skus = [product.sku for product in orders_services.list_products(session)]
@@ -124,8 +125,8 @@ def place_random_orders() -> WerkzeugResponse:
 @blueprint.post("/shop/failure-injection")
 def set_failure_injection() -> WerkzeugResponse | tuple[str, int]:
     """Send the form's settings to the gateway (``PUT /v1/failure-injection``); in demo mode only."""
-    security.check_post(settings())
-    if not settings().demo_mode:
+    security.check_post(app_settings())
+    if not app_settings().demo_mode:
         raise security.Refused(403, "Demo mode only", FAILURE_INJECTION_IN_DEMO_MODE_ONLY)
     form = {name: request.form.get(name, "").strip() for name, _, _ in FAILURE_KNOBS}
     try:
@@ -137,7 +138,7 @@ def set_failure_injection() -> WerkzeugResponse | tuple[str, int]:
     try:
         _call_gateway("PUT", "/v1/failure-injection", json=changes)
     except httpx.HTTPError as error:
-        where = _shown_url(settings().gateway_url)
+        where = _shown_url(app_settings().gateway_url)
         message = f"The gateway at {where} did not take the settings: {_why(error)}."
         return _page(status=502, failure_values=form, failure_errors={"gateway": [message]})
     return redirect(url_for("shop_front.shop", injected="1"), code=303)
@@ -149,7 +150,7 @@ def _page(status: int = 200, **overrides: Any) -> tuple[str, int]:
     live_refresh = bool(request.headers.get("X-Live-Refresh"))  # only the recent orders are swapped in
     # Only the demo's gateway is the simulator: a real provider has no failure injection to show, and a
     # page must not call it (with the API key, up to GATEWAY_SECONDS) for every visitor.
-    simulated = settings().demo_mode
+    simulated = app_settings().demo_mode
     failure, gateway_problem = _gateway_settings() if simulated and not live_refresh else ({}, None)
     notice = None
     if request.args.get("placed"):
@@ -169,7 +170,7 @@ def _page(status: int = 200, **overrides: Any) -> tuple[str, int]:
         "failure_knobs": FAILURE_KNOBS,
         "failure_values": failure,
         "failure_errors": {"gateway": [gateway_problem]} if gateway_problem else {},
-        "gateway_url": _shown_url(settings().gateway_url) if simulated else None,
+        "gateway_url": _shown_url(app_settings().gateway_url) if simulated else None,
         "failure_injection_unavailable": FAILURE_INJECTION_IN_DEMO_MODE_ONLY,
         "recent": recent,
         "busy": any(row.order.order_state not in FINAL_ORDER_STATES for row in recent),
@@ -239,16 +240,16 @@ def _gateway_settings() -> tuple[dict[str, Any], str | None]:
         found: dict[str, Any] = _call_gateway("GET", "/v1/failure-injection").json()
         return found, None
     except (httpx.HTTPError, ValueError) as error:
-        where = _shown_url(settings().gateway_url)
+        where = _shown_url(app_settings().gateway_url)
         return {}, f"Cannot read the failure injection of the gateway at {where}: {_why(error)}."
 
 
 def _call_gateway(method: str, path: str, **options: Any) -> httpx.Response:
     """A 2xx answer from the gateway to a request carrying the shop's API key; else an ``httpx.HTTPError``."""
-    api_key = settings().gateway_api_key
+    api_key = app_settings().gateway_api_key
     response = httpx.request(
         method,
-        f"{settings().gateway_url}{path}",
+        f"{app_settings().gateway_url}{path}",
         auth=BearerApiKey(api_key) if api_key else None,
         timeout=GATEWAY_SECONDS,
         **options,

@@ -15,9 +15,9 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from shop.access import operator_sessions
 from shop.access.sign_in_attempts import SignInAttempts
-from shop.config import Settings
+from shop.config import Settings, app_settings
 from shop.pages import security
-from shop.pages.common import db, render, settings
+from shop.pages.common import db, render
 
 blueprint = Blueprint("sign_in", __name__, template_folder="templates")
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def init_app(app: Flask, settings: Settings) -> None:
 @blueprint.get("/sign-in")
 def sign_in() -> tuple[str, int]:
     """The key form (in demo mode there is nothing to sign in for, and the page says so)."""
-    return render("sign_in.html", title="Sign in", configured=bool(settings().operator_keys))
+    return render("sign_in.html", title="Sign in", configured=bool(app_settings().operator_keys))
 
 
 @blueprint.post("/sign-in")
@@ -48,7 +48,7 @@ def check_key() -> WerkzeugResponse | tuple[str, int]:
             f"This address gave wrong keys too often; try again in {wait} s.",
             headers={"Retry-After": str(wait)},
         )
-    keys = settings().operator_keys
+    keys = app_settings().operator_keys
     fingerprint = keys.fingerprint_of(request.form.get("key", ""))
     if fingerprint is None:
         attempts.record_failure(address)
