@@ -59,6 +59,7 @@ bench: $(BENCH_STAMP) ## Measure queue_core beside other PostgreSQL queues (see 
 	$(PYTHON) -m benchmarks.writing_handlers
 	$(PYTHON) -m benchmarks.history_arrives
 	$(PYTHON) -m benchmarks.pruning
+	$(PYTHON) -m benchmarks.bulk_enqueue
 
 clean: ## Remove caches and build output (keeps .venv and var/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info distributions/*/build distributions/*/*.egg-info
