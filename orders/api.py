@@ -31,7 +31,7 @@ from orders.schemas import (
     PlaceOrderIn,
     ProductOut,
 )
-from request_session import db
+from request_session import db, transaction
 
 T = TypeVar("T")
 
@@ -49,24 +49,26 @@ def place_order(body: dict[str, Any], headers: dict[str, Any]) -> tuple[dict[str
     Keep the answer's ``access_token``: sent as ``Authorization: Bearer <token>``, it lets you read, cancel
     or delete this order (and only this one). The same order always has the same token.
     """
-    session = db()
     key: str | None = headers.get("idempotency_key")
-    try:
-        placed = services.place_order(
-            session,
-            customer_email=body["customer_email"],
-            shipping_country=body["shipping_country"],
-            lines=[(line["sku"], line["quantity"]) for line in body["lines"]],
-            idempotency_key=key,
-        )
-    except services.UnknownProducts as error:
-        abort(422, message=str(error), errors={"json": {"lines": [str(error)]}})
-    except services.IdempotencyKeyReused as error:
-        abort(422, message=str(error), errors={"headers": {"Idempotency-Key": [str(error)]}})
-    # Read for the answer inside the transaction that placed it: after the commit it would take a second
-    # transaction (and a second connection checkout) to learn that the new tasks are pending.
-    presented = _present_one(session, placed.order)
-    session.commit()
+
+    def place(session: Session) -> tuple[services.PlacedOrder, dict[str, Any]]:
+        try:
+            placed = services.place_order(
+                session,
+                customer_email=body["customer_email"],
+                shipping_country=body["shipping_country"],
+                lines=[(line["sku"], line["quantity"]) for line in body["lines"]],
+                idempotency_key=key,
+            )
+        except services.UnknownProducts as error:
+            abort(422, message=str(error), errors={"json": {"lines": [str(error)]}})
+        except services.IdempotencyKeyReused as error:
+            abort(422, message=str(error), errors={"headers": {"Idempotency-Key": [str(error)]}})
+        # Read for the answer inside the transaction that placed it: after the commit it would take a
+        # second transaction (and a second connection checkout) to learn that the new tasks are pending.
+        return placed, _present_one(session, placed.order)
+
+    placed, presented = transaction(place)
     response_headers = {"Location": f"/api/orders/{placed.order.id}"}
     if placed.replayed:
         response_headers["Idempotent-Replayed"] = "true"
@@ -105,12 +107,18 @@ def get_order(order_id: uuid.UUID) -> dict[str, Any]:
 @blp.alt_response(404, description="No such order.")
 @blp.alt_response(409, description="The order is shipped, rejected or its payment failed.")
 def cancel_order(order_id: uuid.UUID) -> dict[str, Any]:
-    """Cancel the order (cancelling a cancelled order changes nothing)."""
-    session = db()
-    order = _found(lambda: services.cancel_order(session, order_id))
-    presented = _present_one(session, order)  # in the same transaction, as for placing
-    session.commit()
-    return presented
+    """Cancel the order (cancelling a cancelled order changes nothing).
+
+    The answer is final: a charge or a manifest in flight does not make the cancellation wait or bounce.
+    A charge at the gateway is voided, or refunded once its answer is recorded; a parcel being booked
+    with the carrier is withdrawn. Only a shipped order answers 409 (too late).
+    """
+
+    def cancel(session: Session) -> dict[str, Any]:
+        order = _found(lambda: services.cancel_order(session, order_id))
+        return _present_one(session, order)  # in the same transaction, as for placing
+
+    return transaction(cancel)
 
 
 @blp.delete("/orders/<uuid:order_id>")
@@ -123,9 +131,7 @@ def cancel_order(order_id: uuid.UUID) -> dict[str, Any]:
 )
 def delete_order(order_id: uuid.UUID) -> None:
     """Erase an order still screening or rejected (it never reached payment); its tasks will find nothing."""
-    session = db()
-    _found(lambda: services.delete_order(session, order_id))
-    session.commit()
+    transaction(lambda session: _found(lambda: services.delete_order(session, order_id)))
 
 
 @blp.get("/products")

@@ -1,8 +1,11 @@
 """The payments context's use cases: plain functions taking the caller's session. None of them commits.
 
-``request_payment`` and ``cancel_payment_for_order`` are what the composition root's reactions call;
-``record_charge_outcome``, ``record_refund_outcome`` and ``give_up`` are what the task handlers call
-once the gateway has answered (or has not); the rest serve the HTTP API.
+``request_payment`` and ``cancel_payment_for_order`` are what the composition root's reactions call.
+The task handlers call the gateway in three atomic phases (docs/architecture.md, "Remote calls"):
+``charge_request`` and ``refund_request`` read what to send, in a short transaction of their own; then,
+in the transaction that completes the task, ``payment_charged_by`` and ``payment_refunded_by`` lock the
+payment still waiting for that answer, and ``record_charge_outcome``, ``give_up`` and
+``record_refund_outcome`` record it. The rest serve the HTTP API.
 
 The two tasks these use cases enqueue are declared here, with what enqueueing them needs; their handlers
 (``tasks``) import this module and bind to them, and this module never imports ``tasks``.
@@ -73,18 +76,19 @@ def cancel_payment_for_order(session: Session, order_id: uuid.UUID) -> Payment |
     """Stop the money for a cancelled order, whatever state the payment is in.
 
     - pending: the charge task is cancelled through the ID on the payment, the payment is cancelled, and
-      a refund task voids its key, since an earlier attempt may have reached the gateway (one that timed
-      out, or one running right now: a running task only gets a cancellation request);
+      a refund task voids its key. This holds even while the charge is at the gateway: its answer, when
+      it comes, finds no payment waiting for it, and the void gives back what the charge took (or makes
+      the gateway refuse it, if the void gets there first);
     - captured: refunding, with a refund task;
     - anything else, or no payment: nothing to do.
 
-    It never waits for the payment's row lock (``FOR UPDATE NOWAIT``). The charge handler holds that lock
-    across the gateway call, and the caller (the order's cancellation) already holds the order's lock,
-    which the charge handler takes next when the capture is announced: waiting here would be a deadlock.
-    While a charge is at the gateway this raises at once (PostgreSQL's ``LockNotAvailable``, wrapped in
-    SQLAlchemy's ``OperationalError``); the caller's whole cancellation rolls back, the API answers 409
-    with ``Retry-After: 1``, and the cancellation sent again after the charge is recorded refunds it.
-    (SQLite ignores NOWAIT; there one writer at a time keeps the two apart.)
+    It never waits for the payment's row lock (``FOR UPDATE NOWAIT``). A handler holds that lock only
+    while it records the gateway's answer, and then takes the order's lock (through ``PaymentCaptured``),
+    which the caller already holds: waiting here could deadlock. In that moment this raises at once
+    (PostgreSQL's ``LockNotAvailable``, wrapped in SQLAlchemy's ``OperationalError``); the caller rolls
+    its whole transaction back and runs it again a few milliseconds later (``request_session.transaction``
+    does that for the API), when the answer is recorded. (SQLite ignores NOWAIT; there one writer at a
+    time keeps the two apart.)
     """
     payment = session.scalars(
         select(Payment).where(Payment.order_id == order_id).with_for_update(nowait=True)
@@ -100,6 +104,59 @@ def cancel_payment_for_order(session: Session, order_id: uuid.UUID) -> Payment |
     elif payment.payment_state is PaymentState.CAPTURED:
         payment.start_refund(REFUND.enqueue(session))
     return payment
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    """What the gateway is asked to charge: read in one short transaction, sent outside any."""
+
+    payment_id: uuid.UUID
+    idempotency_key: str
+    amount_cents: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    """What the gateway is asked to give back: the refund's own key and the key of the charge it undoes."""
+
+    idempotency_key: str
+    charge_idempotency_key: str
+
+
+def charge_request(session: Session, task_id: uuid.UUID) -> ChargeRequest | None:
+    """What charge task ``task_id`` is to send, or None if no pending payment points at it any more."""
+    payment = session.scalars(select(Payment).where(Payment.processing_task_id == task_id)).one_or_none()
+    if payment is None or payment.payment_state is not PaymentState.PENDING:
+        return None
+    return ChargeRequest(payment.id, payment.idempotency_key, payment.amount_cents, payment.currency)
+
+
+def refund_request(session: Session, task_id: uuid.UUID) -> RefundRequest | None:
+    """What refund task ``task_id`` is to send, or None if no payment points at it."""
+    payment = session.scalars(select(Payment).where(Payment.refund_task_id == task_id)).one_or_none()
+    if payment is None:
+        return None
+    return RefundRequest(refund_idempotency_key(payment), payment.idempotency_key)
+
+
+def refund_idempotency_key(payment: Payment) -> str:
+    """The key of the one refund (or void) a payment ever asks for: every retry repeats it."""
+    return f"{payment.idempotency_key}-refund"
+
+
+def payment_charged_by(session: Session, task_id: uuid.UUID) -> Payment | None:
+    """The payment still waiting for charge task ``task_id``'s answer, locked; None once it was cancelled."""
+    return session.scalars(
+        select(Payment).where(Payment.processing_task_id == task_id).with_for_update()
+    ).one_or_none()
+
+
+def payment_refunded_by(session: Session, task_id: uuid.UUID) -> Payment | None:
+    """The payment waiting for refund task ``task_id``'s answer, locked, or None."""
+    return session.scalars(
+        select(Payment).where(Payment.refund_task_id == task_id).with_for_update()
+    ).one_or_none()
 
 
 def record_charge_outcome(session: Session, payment: Payment, outcome: ChargeOutcome) -> None:

@@ -1,29 +1,36 @@
 """The payments context's task handlers: charge, refund (or void), and repair what a dead task left.
 
-Each handler finds its payment by the task's ID, never by a payload, asks the gateway, and hands the
-answer to a use case (``services``, which declares both tasks; it never imports this module). Each is
-safe to run any number of times. The charge handler sends the gateway the payment's own idempotency key
-on every attempt, and the gateway answers a repeated key with the original charge. The handler's writes
-and the task's completion commit together (the worker does that), so a crash anywhere, before or after
-the gateway answered, means the whole attempt runs again with the same key: the customer is charged
-exactly once.
+Each handler finds its payment by the task's ID, never by a payload, and talks to the gateway in three
+atomic phases (docs/architecture.md, "Remote calls in three phases"):
+
+1. a short transaction of its own reads what to send (``services.charge_request``) and ends;
+2. the call goes out holding no transaction, no pooled connection and no row lock
+   (``task.outside_transaction`` checks it), with the payment's own idempotency key;
+3. the answer is recorded in the transaction that completes the task, on the payment locked only now,
+   and only if it still waits for this task; the lease fences that commit, so a worker that lost the
+   task while the gateway thought cannot record anything.
+
+A crash anywhere means the whole attempt runs again with the same key, and the gateway answers a repeated
+key with the original charge: the customer is charged exactly once. A cancellation never waits for the
+gateway: it cancels the payment while the charge is out, and the answer, when it comes, finds nobody
+waiting for it (the task ends ``cancelled``).
 
 Money that may have moved is never abandoned: a payment that ends without a capture (the retry budget
 spent, the request refused, the order cancelled) gets a refund task that voids its key at the gateway.
-The void refunds a charge that a timed-out attempt made after all, and stops one that has not arrived yet.
+The void refunds a charge that a timed-out (or cancelled) attempt made after all, and stops one that has
+not arrived yet.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from payments import services
-from payments.gateway_client import GatewayClient, GatewayError, GatewayRejected
+from payments.gateway_client import ChargeOutcome, GatewayClient, GatewayError, GatewayRejected
 from payments.models import Payment, PaymentState
-from queue_core import DanglingReference, Discard, RunningTask, TaskRegistry
+from queue_core import Cancelled, DanglingReference, Discard, RunningTask, TaskRegistry
 
 # The Session.info key the handlers read the gateway client from; shop/bootstrap.py fills it.
 GATEWAY_KEY = "payment_gateway"
@@ -41,46 +48,47 @@ def gateway(session: Session) -> GatewayClient:
     return client
 
 
-def refund_idempotency_key(payment: Payment) -> str:
-    """The key of the one refund (or void) a payment ever asks for: every retry repeats it."""
-    return f"{payment.idempotency_key}-refund"
-
-
-# Each charge and refund commits alone: its row lock is held while the gateway answers, and must hold up
-# nothing else (see queue_core's ``commits_alone``).
+# Commits alone: in a commit group, the transaction of the tasks before it would be open across its call.
 @registry.handles(services.CHARGE, commits_alone=True)
 def charge_payment(task: RunningTask, session: Session) -> None:
     """Charge the payment that points at this task, once, whatever happened to earlier attempts."""
-    # The lock is held across the gateway call, on purpose: nobody else may change the payment while its
-    # fate is being decided at the gateway. It is never waited for by a web request: a cancellation that
-    # arrives meanwhile takes it with NOWAIT, is refused at once (409, Retry-After: 1) and is sent again;
-    # by then the capture is recorded, and the cancellation refunds it. (Waiting would deadlock: the
-    # cancellation holds the order, which this handler locks next, through PaymentCaptured.)
-    payment = session.scalars(
-        select(Payment).where(Payment.processing_task_id == task.id).with_for_update()
-    ).one_or_none()
-    if payment is None:
-        raise Discard(f"no payment points at charge task {task.id} (cancelled, or charged by another task)")
-    if payment.payment_state is not PaymentState.PENDING:
-        payment.processing_task_id = None  # already settled: nothing to ask the gateway
+    with task.short_transaction() as reading:
+        request = services.charge_request(reading, task.id)
+    if request is None:  # nothing to ask the gateway
+        settled = services.payment_charged_by(session, task.id)
+        if settled is None:
+            raise Discard(f"no payment points at charge task {task.id} (deleted, or charged by another task)")
+        settled.processing_task_id = None  # settled another way (by an operator): only the pointer goes
         return
+    task.raise_if_cancel_requested()
+
+    outcome: ChargeOutcome | None = None
+    failure: str | None = None
     try:
-        outcome = gateway(session).charge(
-            idempotency_key=payment.idempotency_key,
-            amount_cents=payment.amount_cents,
-            currency=payment.currency,
-            reference=str(payment.id),
-        )
+        with task.outside_transaction():
+            outcome = gateway(session).charge(
+                idempotency_key=request.idempotency_key,
+                amount_cents=request.amount_cents,
+                currency=request.currency,
+                reference=str(request.payment_id),
+            )
     except GatewayError as error:
         if task.attempt < task.max_attempts:
             raise  # the queue retries with backoff, and the retry sends the same key
-        reason = f"gateway unreachable after {task.attempt} attempts: {_describe(error)}"
-        services.give_up(session, payment, reason)
-        return
+        failure = f"gateway unreachable after {task.attempt} attempts: {_describe(error)}"
     except GatewayRejected as error:
-        services.give_up(session, payment, f"gateway refused the charge: {_describe(error)}")
-        return
-    services.record_charge_outcome(session, payment, outcome)
+        failure = f"gateway refused the charge: {_describe(error)}"
+
+    payment = services.payment_charged_by(session, task.id)
+    if payment is None:
+        # Cancelled while the gateway answered: the payment's void gives back whatever this charge took.
+        raise Cancelled(f"the payment of charge task {task.id} was cancelled while the gateway answered")
+    if payment.payment_state is not PaymentState.PENDING:
+        payment.processing_task_id = None  # settled by an operator while the gateway answered
+    elif outcome is not None:
+        services.record_charge_outcome(session, payment, outcome)
+    else:
+        services.give_up(session, payment, failure or "the charge was not made")
 
 
 @registry.handles(services.REFUND, commits_alone=True)
@@ -90,16 +98,19 @@ def refund_payment(task: RunningTask, session: Session) -> None:
     The gateway's refund is idempotent under its own key and its void is a tombstone under the charge's
     key, so running this twice refunds once.
     """
-    payment = session.scalars(
-        select(Payment).where(Payment.refund_task_id == task.id).with_for_update()
-    ).one_or_none()
-    if payment is None:
+    with task.short_transaction() as reading:
+        request = services.refund_request(reading, task.id)
+    if request is None:
         raise Discard(f"no payment points at refund task {task.id}")
     # A GatewayError is retried with the same key. A GatewayRejected is too, however pointless that looks:
     # our request is wrong, and giving up would leave money with us; the dead task shows the problem.
-    outcome = gateway(session).refund(
-        idempotency_key=refund_idempotency_key(payment), charge_idempotency_key=payment.idempotency_key
-    )
+    with task.outside_transaction():
+        outcome = gateway(session).refund(
+            idempotency_key=request.idempotency_key, charge_idempotency_key=request.charge_idempotency_key
+        )
+    payment = services.payment_refunded_by(session, task.id)
+    if payment is None:
+        raise Discard(f"no payment points at refund task {task.id} any more")
     services.record_refund_outcome(session, payment, outcome)
 
 

@@ -11,7 +11,10 @@ real PostgreSQL (tests/integration/queue_core/):
    move to ``succeeded`` commit in one transaction. Each claim carries a lease token that every later
    write about the task must present: a worker that lost the task (rescued, claimed elsewhere) cannot
    commit, and its business writes roll back. A task's database effects happen exactly once, even when
-   it runs twice.
+   it runs twice. A handler that calls another service does so in atomic phases: it reads what the
+   call needs in ``task.short_transaction()``, calls inside ``task.outside_transaction()`` (which
+   refuses to start while the handler holds a transaction), and records the answer through its session,
+   fenced as above; no transaction, pooled connection or row lock waits on the other service.
 3. No stuck and no double-running tasks. A worker's heartbeat keeps its claimed tasks its own however long
    a handler runs. A worker killed with SIGKILL, or cut off from the database, loses them after
    ``lease_seconds``; they are claimed again with the attempt counted. A live worker's task is never
@@ -78,7 +81,7 @@ from queue_core._inspection import (
 )
 from queue_core._maintenance import PruneResult, prune
 from queue_core._models import NAMING_CONVENTION, QueueBase
-from queue_core._outcomes import Cancelled, Discard, LeaseLost
+from queue_core._outcomes import Cancelled, Discard, LeaseLost, TransactionHeldError
 from queue_core._pointer_index import unique_task_pointer
 from queue_core._references import (
     DanglingReference,
@@ -132,6 +135,7 @@ __all__ = [
     "TaskSpec",
     "TaskState",
     "Throughput",
+    "TransactionHeldError",
     "UtcDateTime",
     "Worker",
     "WorkerInfo",

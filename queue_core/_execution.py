@@ -196,6 +196,7 @@ class TaskRunner:
             _engine=self.engine,
             _cancel=self._cancel_flags(task.id),
             _session=session,
+            _session_info=self.session_info,
         )
         if task.cancel_requested:
             running._cancel.set()

@@ -32,3 +32,13 @@ class LeaseLost(Exception):  # noqa: N818
     """
 
     __module__ = "queue_core"
+
+
+class TransactionHeldError(RuntimeError):
+    """A handler was about to wait on another service while holding a database transaction.
+
+    Raised by ``RunningTask.outside_transaction`` and ``RunningTask.short_transaction``; a programming
+    error, so the task's attempt fails and the message says how to fix the handler.
+    """
+
+    __module__ = "queue_core"

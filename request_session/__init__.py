@@ -4,19 +4,33 @@ The composition root opens one session per request (``shop.web.database``: its r
 of the wiring come from ``shop.bootstrap``) and registers the request-scoped factory here with
 ``init_app``; every view, in a context's API or in the shop's pages, calls ``db()``. This is a package
 of its own, at the bottom beside ``queue_core``, because the contexts may import neither the shop nor
-each other, and it knows none of them (docs/adr/0008-the-shop-wired-in-one-place.md).
+each other, and it knows none of them (docs/adr/0008-the-shop-wired-in-one-place.md). A view that
+changes something commits through ``transaction``, which runs it again when it meets another
+transaction's short lock.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from flask import Flask, current_app
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 EXTENSION_KEY = "request_session"  # app.extensions key: owned here, the one module that reads it
+# PostgreSQL's SQLSTATEs for "another transaction was in the way": lock_not_available (NOWAIT, or a
+# lock_timeout), deadlock_detected and serialization_failure. Each rolls back only the transaction
+# that got it, and running it again is what PostgreSQL's documentation asks for.
+COLLISION_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
+# How long a request keeps trying before it answers the collision (409, Retry-After): a lock held longer
+# than this is not an ordinary race but a stalled transaction.
+PATIENCE_SECONDS = 2.0
 
 SessionFactory = Callable[[], Session]
+T = TypeVar("T")
 
 
 def init_app(app: Flask, sessions: SessionFactory) -> None:
@@ -30,3 +44,31 @@ def db() -> Session:
     if sessions is None:
         raise RuntimeError("this app has no request sessions: its factory calls request_session.init_app")
     return sessions()
+
+
+def transaction(work: Callable[[Session], T], *, patience: float = PATIENCE_SECONDS) -> T:
+    """Run ``work(db())`` and commit; if it collides with another transaction, roll back and run it again.
+
+    The shop never holds a row lock across a remote call, so the transactions a request can collide
+    with last milliseconds: a handler recording a gateway's answer, a reservation, a dispatch. A
+    request that meets one (``FOR UPDATE NOWAIT`` refused, a deadlock PostgreSQL broke) is therefore
+    run again after a short, jittered pause, and the client gets a final answer. Only a collision that
+    lasts ``patience`` seconds is raised (the API answers it 409 with ``Retry-After``). ``work`` must be
+    safe to run again: everything it does is in the rolled-back transaction, and it returns what the
+    view answers, read before the commit.
+    """
+    session = db()
+    deadline = time.monotonic() + patience
+    pause = 0.005
+    while True:
+        try:
+            result = work(session)
+            session.commit()
+            return result
+        except DBAPIError as error:
+            session.rollback()
+            collided = getattr(error.orig, "sqlstate", None) in COLLISION_SQLSTATES
+            if not collided or time.monotonic() > deadline:
+                raise
+        time.sleep(random.uniform(pause / 2, pause))  # jittered: two colliding requests do not meet again
+        pause = min(pause * 2, 0.2)

@@ -35,6 +35,7 @@ __all__ = [
     "dispatch_ready_shipments",
     "get_shipment",
     "list_shipments",
+    "parcels_in_batch",
     "record_manifest",
     "shipment_for_order",
     "with_task_states",
@@ -81,13 +82,14 @@ def cancel_shipment_for_order(session: Session, order_id: uuid.UUID) -> Shipment
     cancellation rolls back. A cancelled one is left as it is.
 
     The row is taken with ``FOR UPDATE NOWAIT``: this never waits for a manifest task. That task locks
-    its shipments, books them with the carrier, then (through ``ShipmentDispatched``) locks their orders,
-    while the caller already holds the order: waiting here would be a deadlock, and with the wrong winner
-    the carrier would have a parcel the shop had cancelled. So a manifest in flight makes this fail at
-    once with PostgreSQL's ``LockNotAvailable`` (a SQLAlchemy ``OperationalError``; the API answers 409
-    with ``Retry-After: 1``), and the cancellation sent again finds the shipment dispatched (and raises
-    ``AlreadyDispatched``) or, if the manifest task failed, still withdrawable. (SQLite ignores NOWAIT;
-    there one writer at a time keeps the two apart.)
+    its shipments only once the carrier has answered, while it records the booking, and then (through
+    ``ShipmentDispatched``) locks their orders, which the caller already holds: waiting here could
+    deadlock. In that moment this raises at once with PostgreSQL's ``LockNotAvailable`` (a SQLAlchemy
+    ``OperationalError``); the caller rolls back and runs its whole transaction again a few milliseconds
+    later (``request_session.transaction`` does that for the API), and then finds the shipment dispatched
+    (too late) or still withdrawable. While the carrier is booking, the shipment is not locked: it is
+    withdrawn, and the booking, when recorded, leaves it out. (SQLite ignores NOWAIT; there one writer at
+    a time keeps the two apart.)
     """
     shipment = session.scalars(
         select(Shipment).where(Shipment.order_id == order_id).with_for_update(nowait=True)
@@ -121,8 +123,34 @@ def dispatch_ready_shipments(session: Session, *, limit: int = MAX_BATCH_SIZE) -
     return task_id
 
 
-def record_manifest(session: Session, shipments: Sequence[Shipment], manifest: carrier.Manifest) -> None:
-    """The carrier took the batch: each shipment is dispatched with its tracking number, and says so."""
+def parcels_in_batch(session: Session, task_id: uuid.UUID) -> list[carrier.Parcel]:
+    """The parcels manifest task ``task_id`` is to book: its batch's shipments still waiting, oldest first."""
+    waiting = session.scalars(
+        select(Shipment)
+        .where(Shipment.shipping_task_id == task_id, Shipment.state == ShipmentState.IN_BATCH.value)
+        .order_by(Shipment.id)
+    )
+    return [carrier.Parcel(shipment.id, shipment.destination_country) for shipment in waiting]
+
+
+def record_manifest(session: Session, task_id: uuid.UUID, manifest: carrier.Manifest) -> list[Shipment]:
+    """The carrier booked the batch of ``task_id``: each shipment still in it is dispatched, and says so.
+
+    The batch's rows are locked now, in ID order, once the carrier has answered. A shipment withdrawn
+    while the carrier was booking (its order cancelled) left the batch meanwhile and is not among them:
+    its label goes unused and the parcel is never handed over. A shipment in the batch that the carrier
+    did not book cannot happen (nothing joins a batch after its dispatch); if it did, the task fails and
+    its retry books the batch again, under the same key.
+    """
+    shipments = session.scalars(
+        select(Shipment)
+        .where(Shipment.shipping_task_id == task_id, Shipment.state == ShipmentState.IN_BATCH.value)
+        .order_by(Shipment.id)
+        .with_for_update()
+    ).all()
+    unbooked = [shipment.id for shipment in shipments if shipment.id not in manifest.tracking_numbers]
+    if unbooked:
+        raise RuntimeError(f"manifest {manifest.manifest_number} does not book shipments {unbooked}")
     now = dt.datetime.now(dt.UTC)
     for shipment in shipments:
         tracking_number = manifest.tracking_numbers[shipment.id]
@@ -133,6 +161,7 @@ def record_manifest(session: Session, shipments: Sequence[Shipment], manifest: c
                 order_id=shipment.order_id, shipment_id=shipment.id, tracking_number=tracking_number
             ),
         )
+    return list(shipments)
 
 
 def get_shipment(session: Session, shipment_id: uuid.UUID) -> Shipment | None:

@@ -2,18 +2,19 @@
 
 Every ``DISPATCH_EVERY_SECONDS`` the dispatcher points all ready shipments at one new ``send_manifest``
 task (``services.dispatch_ready_shipments``; ``services`` declares the manifest task, this module binds
-its handler, and ``services`` never imports this module). That task finds its shipments by its own ID,
-books them with the carrier under that ID (so a retry books the same manifest) and marks them dispatched
-(``services.record_manifest``), in the transaction that completes it. Unlike every other task-ID
-column, ``shipments.shipping_task_id`` is kept afterwards, as the record of which shipments left
-together; pruning the finished task nulls it.
+its handler, and ``services`` never imports this module). That task finds its shipments by its own ID
+and books them with the carrier under that ID (so a retry books the same manifest), in three atomic
+phases (docs/architecture.md, "Remote calls in three phases"): a short transaction reads the parcels
+still in the batch, the carrier is called holding no transaction, and ``services.record_manifest`` marks
+them dispatched in the transaction that completes the task. Unlike every other task-ID column,
+``shipments.shipping_task_id`` is kept afterwards, as the record of which shipments left together;
+pruning the finished task nulls it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from queue_core import DanglingReference, OnPrune, RetryPolicy, RunningTask, TaskRegistry
@@ -41,24 +42,21 @@ def dispatch_shipments(task: RunningTask, session: Session) -> None:
 registry.schedule("shipping.dispatcher", dispatch_shipments, every=DISPATCH_EVERY_SECONDS)
 
 
-# Commits alone: it holds its shipments' locks while the carrier answers (see queue_core's ``commits_alone``).
+# Commits alone: in a commit group, the transaction of the tasks before it would be open across its call.
 @registry.handles(services.SEND_MANIFEST, commits_alone=True)
 def send_manifest(task: RunningTask, session: Session) -> None:
     """Book the batch pointing at this task with the carrier, and mark each of its shipments dispatched."""
-    shipments = session.scalars(
-        select(Shipment).where(Shipment.shipping_task_id == task.id).order_by(Shipment.id).with_for_update()
-    ).all()
-    if not shipments:
+    with task.short_transaction() as reading:
+        parcels = services.parcels_in_batch(reading, task.id)
+    if not parcels:
         # Not a Discard: an empty batch is a normal outcome, not a failure. Every shipment in it was
         # withdrawn (a cancelled shipment leaves its batch), so there is nothing to send and the task did
         # all it was asked. Ending it ``discarded`` would count it among the failures that dashboards
         # and ``find_dangling`` look at. No retry storm either way: the task succeeds at once.
         return
-    manifest = carrier.book_manifest(
-        str(task.id),
-        [carrier.Parcel(shipment.id, shipment.destination_country) for shipment in shipments],
-    )
-    services.record_manifest(session, shipments, manifest)
+    with task.outside_transaction():
+        manifest = carrier.book_manifest(str(task.id), parcels)
+    services.record_manifest(session, task.id, manifest)
 
 
 def repair_batches(session: Session, dangling: Sequence[DanglingReference]) -> None:

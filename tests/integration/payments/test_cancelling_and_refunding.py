@@ -10,18 +10,18 @@ from typing import Any
 
 import pytest
 from psycopg.errors import LockNotAvailable
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from payments.events import PaymentCaptured, PaymentFailed, PaymentRefunded
 from payments.gateway_client import ChargeOutcome, Declined, GatewayClient
-from payments.models import PaymentState
+from payments.models import Payment, PaymentState
 from queue_core import RetryPolicy, TaskRegistry, TaskState, requeue
 from queue_core._models import task_table
 from tests.integration.payments.conftest import GATEWAY_URL, LosesAnswers, PaymentsDesk, state_of_task
 from tests.support.gateway_requests import GATEWAY_API_KEY
-from tests.support.inprocess import running_worker, wait_for, wait_until_set
+from tests.support.inprocess import running_worker, wait_for, wait_for_state, wait_until_set
 
 
 def test_cancelling_a_pending_payment_cancels_its_charge_task_through_its_id_and_voids_the_key(
@@ -88,8 +88,21 @@ class HoldsTheLine(GatewayClient):
         return outcome
 
 
-@pytest.mark.postgres_only  # SQLite ignores NOWAIT: there one writer at a time keeps the two apart
-def test_cancelling_while_the_charge_is_at_the_gateway_is_refused_at_once_and_refunds_when_sent_again(
+def transactions_left_open(engine: Engine) -> list[str]:
+    """The last statement of every other session of this database sitting idle inside a transaction."""
+    with engine.connect() as connection:
+        return list(
+            connection.scalars(
+                text(
+                    "SELECT query FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+                )
+            )
+        )
+
+
+@pytest.mark.postgres_only  # pg_stat_activity, and a lock another session can try
+def test_while_the_charge_is_at_the_gateway_no_transaction_or_lock_is_held_and_a_cancellation_is_final(
     desk: PaymentsDesk,
 ) -> None:
     slow = HoldsTheLine(desk)
@@ -98,27 +111,46 @@ def test_cancelling_while_the_charge_is_at_the_gateway_is_refused_at_once_and_re
 
     with running_worker(desk.engine, desk.registry, session_info=desk.session_info()):
         wait_until_set(slow.at_the_gateway, "the charge reaching the gateway")
+        # The gateway has captured and is thinking: the worker holds no transaction and no lock meanwhile.
+        assert transactions_left_open(desk.engine) == []
+        started = time.monotonic()
+        cancelled = desk.cancel(requested.order_id)  # FOR UPDATE NOWAIT: it would raise if the row were held
+        assert time.monotonic() - started < 0.5, "cancelling must not wait for the gateway"
+        assert cancelled is not None and cancelled.payment_state is PaymentState.CANCELLED
+        wait_for(
+            lambda: desk.payment(requested.id).gateway_refund_status == "refunded",
+            what="the void giving back the charge that was in flight",
+        )
+
+        slow.answer.set()  # the answer comes back, and finds nobody waiting for it
+        assert wait_for_state(desk.engine, requested.processing_task_id, TaskState.CANCELLED)
+
+    payment = desk.payment(requested.id)
+    assert (payment.payment_state, payment.processing_task_id, payment.refund_task_id) == (
+        PaymentState.CANCELLED,
+        None,
+        None,
+    )
+    assert desk.gateway.statuses(requested.id) == ["refunded"]  # one capture, given back
+    assert desk.recorder.events == []  # the order context already knows: it cancelled
+
+
+@pytest.mark.postgres_only  # the lock is PostgreSQL's; SQLite has one writer at a time
+def test_a_cancellation_meeting_the_answer_being_recorded_is_refused_at_once_not_kept_waiting(
+    desk: PaymentsDesk,
+) -> None:
+    requested = desk.request()
+    with Session(desk.engine) as recording, recording.begin():
+        # What the charge handler's last phase holds for a few milliseconds: the payment's row lock.
+        recording.scalars(select(Payment).where(Payment.id == requested.id).with_for_update()).one()
         started = time.monotonic()
         with pytest.raises(OperationalError) as refused:
             desk.cancel(requested.order_id)
         assert isinstance(refused.value.orig, LockNotAvailable)
-        assert time.monotonic() - started < 0.5, "cancelling must not wait for the charge's lock"
-        assert desk.payment(requested.id).payment_state is PaymentState.PENDING  # the refusal changed nothing
-
-        slow.answer.set()
-        wait_for(
-            lambda: desk.payment(requested.id).payment_state is PaymentState.CAPTURED,
-            what="the charge that was at the gateway being recorded",
-        )
-        sent_again = desk.cancel(requested.order_id)
-        assert sent_again is not None and sent_again.payment_state is PaymentState.REFUNDING
-        wait_for(
-            lambda: desk.payment(requested.id).payment_state is PaymentState.REFUNDED,
-            what="the refund of the charge that was in flight",
-        )
-
-    assert desk.gateway.statuses(requested.id) == ["refunded"]  # one capture, given back
-    assert [type(event) for event in desk.recorder.events] == [PaymentCaptured, PaymentRefunded]
+        assert time.monotonic() - started < 0.5, "the cancellation holds the order's lock: it must not wait"
+    # The API runs the refused transaction again a few milliseconds later (request_session.transaction).
+    assert desk.cancel(requested.order_id) is not None
+    assert desk.payment(requested.id).payment_state is PaymentState.CANCELLED
 
 
 def test_cancelling_a_captured_payment_refunds_it_once(desk: PaymentsDesk) -> None:
