@@ -38,7 +38,8 @@ CONFLICTS: tuple[type[Exception], ...] = (
     payments.models.InvalidTransition,
     shipping.models.InvalidTransition,
 )
-# Raised by PostgreSQL when two transactions collide; the request can simply be sent again.
+# Raised by PostgreSQL when two transactions collide. A view that commits through
+# request_session.transaction runs again first; what reaches here lasted past its patience.
 COLLISIONS = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
 
 
