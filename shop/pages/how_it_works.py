@@ -92,6 +92,23 @@ COMPARISONS = (
         "test_cancelling_a_screening_order_cancels_both_pending_tasks_through_its_ids",
     ),
     Comparison(
+        "Call a payment provider",
+        "The job opens a transaction, locks the order, calls the provider and commits: the transaction, a "
+        "pooled connection and the row lock wait as long as the provider does, and a customer who cancels "
+        "meanwhile waits too, or is told to try again.",
+        "Three phases: read what to charge in a short transaction, call holding nothing (the queue refuses "
+        "a call made inside a transaction), then lock the payment and record the answer with the task's "
+        "fenced completion, only if the payment still waits for this task. A cancellation meanwhile is "
+        "accepted at once; its void gives back what the charge took.",
+        (
+            CodeLink("payments/tasks.py", "charge_payment"),
+            CodeLink("queue_core/_running_task.py", "outside_transaction"),
+            CodeLink("payments/services.py", "payment_charged_by"),
+        ),
+        "tests/integration/payments/test_cancelling_and_refunding.py::"
+        "test_while_the_charge_is_at_the_gateway_no_transaction_or_lock_is_held_and_a_cancellation_is_final",
+    ),
+    Comparison(
         "Find what is in process",
         "Ask the queue for pending and running jobs, decode their payloads and join them back to orders by "
         "hand; the queue and the business tables can disagree at any moment.",

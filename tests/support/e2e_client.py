@@ -1,11 +1,11 @@
 """What an end-to-end scenario does over HTTP, and what it checks afterwards, as a customer and an auditor.
 
 A customer places orders with an ``Idempotency-Key`` and, when the shop answers 503 (database away) or
-the connection drops, sends the same request again: the key makes that safe. A cancellation answered 409
-with ``Retry-After`` is sent again too, as the API documents. An auditor then reads every order and payment
-through the API and the gateway's ledger and lists whatever breaks the shop's promises
-(``broken_promises``): an order stuck, a failure without a reason, a paid order charged twice or not at
-all, money kept for an order that was not paid.
+the connection drops, sends the same request again: the key makes that safe. A request answered 409
+with ``Retry-After`` (a lock held past the shop's patience) is sent again too, as the API documents. An
+auditor then reads every order and payment through the API and the gateway's ledger and lists whatever
+breaks the shop's promises (``broken_promises``): an order stuck, a failure without a reason, a paid order
+charged twice or not at all, money kept for an order that was not paid.
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def wait_until_settled(
 def cancel_order(
     client: httpx.Client, order_id: str, *, retried: Counter[str] | None = None
 ) -> httpx.Response:
-    """POST .../cancel, sent again while answered 409 with Retry-After (a charge or manifest in flight)."""
+    """POST .../cancel, sent again while the shop cannot answer (a 503 while the database restarts)."""
     return send_until_answered(lambda: client.post(f"/api/orders/{order_id}/cancel"), retried=retried)
 
 
