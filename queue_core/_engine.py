@@ -71,7 +71,7 @@ def bookkeeping_engine(engine: Engine, pool_size: int = 3) -> Engine:
         create_engine(
             engine.url,
             pool_size=pool_size,
-            max_overflow=pool_size,
+            max_overflow=0,  # three threads use it (claims, heartbeats, maintenance): one connection each
             pool_pre_ping=True,
             connect_args={"options": "-c synchronous_commit=off"},
         )

@@ -11,17 +11,22 @@ from queue_core import configure_engine
 from shop.private_files import create_private_file
 
 
-def create_engine_from_url(url: str, *, pool_size: int = 5) -> Engine:
+def create_engine_from_url(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
     """An engine the queue can run on: every engine the project makes goes through here.
 
-    ``pool_size``: connections the pool keeps open on PostgreSQL (SQLite files need no pool of them).
+    ``pool_size``: connections the pool keeps open on PostgreSQL (SQLite files need no pool of them);
+    ``max_overflow``: how many more it may open under load. A worker passes 0: its pool is then the
+    bound on the connections its tasks use, whatever their number (``shop worker --db-connections``).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         _create_sqlite_file(parsed.database)
         return configure_engine(sqlalchemy.create_engine(parsed))
     # A pooled connection can outlive a database restart; check it before handing it out.
-    return configure_engine(sqlalchemy.create_engine(parsed, pool_pre_ping=True, pool_size=pool_size))
+    engine = sqlalchemy.create_engine(
+        parsed, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
+    )
+    return configure_engine(engine)
 
 
 def _create_sqlite_file(database: str | None) -> None:

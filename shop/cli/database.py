@@ -51,15 +51,19 @@ def explained_database_errors(shown_url: str) -> Iterator[None]:
 
 
 @contextmanager
-def command_engine() -> Iterator[Engine]:
+def command_engine(*, connections: int | None = None) -> Iterator[Engine]:
     """An engine on the app's ``DATABASE_URL`` for the length of one command, disposed afterwards.
 
+    ``connections`` bounds its pool exactly (no overflow); by default it is a small pool that may grow.
     Database errors raised inside the ``with`` block come out as one line (see the module docstring), so a
     command keeps its transactions inside the block and prints after it.
     """
     url = current_app.config["DATABASE_URL"]
     with explained_database_errors(checked_database_url(url)):
-        engine = create_engine_from_url(url)
+        if connections is None:
+            engine = create_engine_from_url(url)
+        else:
+            engine = create_engine_from_url(url, pool_size=connections, max_overflow=0)
         try:
             yield engine
         finally:

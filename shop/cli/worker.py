@@ -72,7 +72,20 @@ class RegistryReference(click.ParamType):
     help="Queues to claim from, comma-separated. Default: every queue the registered tasks use.",
 )
 @click.option(
-    "--concurrency", type=click.IntRange(min=1), default=4, show_default=True, help="Tasks run at once."
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Tasks run at once (threads). Tasks waiting on another service hold no database connection, "
+    "so this can be many times --db-connections.",
+)
+@click.option(
+    "--db-connections",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Database connections the tasks share, at most; the worker's own bookkeeping uses up to 3 "
+    "more, and LISTEN one.",
 )
 @click.option(
     "--lease-seconds",
@@ -92,6 +105,7 @@ class RegistryReference(click.ParamType):
 def worker_command(
     queues: list[str] | None,
     concurrency: int,
+    db_connections: int,
     lease_seconds: float,
     prune_after_days: float | None,
     registry: TaskRegistry | None,
@@ -113,7 +127,10 @@ def worker_command(
     shop_settings = app_settings()
     if shop_settings.gateway_api_key is None:
         log.warning("GATEWAY_API_KEY is not set: the payment gateway will refuse every charge and refund")
-    with command_engine() as engine, bootstrap.gateway_client(shop_settings) as gateway:
+    with (
+        command_engine(connections=db_connections) as engine,
+        bootstrap.gateway_client(shop_settings) as gateway,
+    ):
         worker = Worker(engine, registry, settings, session_info=bootstrap.session_info(gateway=gateway))
         log.info("running tasks %s", ", ".join(sorted(registry.names)))
         worker.run()
