@@ -65,6 +65,17 @@ def cpu_by_tree(roots: dict[str, int]) -> dict[str, float]:
     return {name: tree_cpu_seconds(pid, parents) for name, pid in roots.items()}
 
 
+def machine_busy_cpu_seconds() -> float:
+    """CPU seconds every core of the machine spent busy (all but idle and iowait), from ``/proc/stat``.
+
+    Beside the trees' sum it shows what else ran meanwhile: another program on the machine makes the
+    difference large, and the numbers less trustworthy.
+    """
+    fields = (PROC / "stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND
+
+
 def own_cpu_seconds() -> float:
     """CPU seconds of this process (the benchmark's own client threads), its children excluded."""
     times = os.times()

@@ -38,7 +38,7 @@ from sqlalchemy import create_engine
 
 from benchmarks import bare_insert_app
 from benchmarks.environment import describe_machine
-from benchmarks.process_cpu import cpu_by_tree, own_cpu_seconds, tree_cpu_seconds
+from benchmarks.process_cpu import cpu_by_tree, machine_busy_cpu_seconds, own_cpu_seconds, tree_cpu_seconds
 from benchmarks.shop_clients import place_orders, post_for
 from benchmarks.shop_probes import ConnectionSampler, ShopDatabase
 from benchmarks.shop_processes import (
@@ -68,6 +68,18 @@ POLL_SECONDS = 0.25
 
 def progress(message: str) -> None:
     print(f"[shop_end_to_end] {message}", file=sys.stderr, flush=True)
+
+
+def cpu_reading(roots: dict[str, int], probes: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far: each tree (PostgreSQL's without the probes' backends), this client, the machine.
+
+    ``machine_busy`` is every core's busy time: beyond the trees' total it shows what else ran meanwhile.
+    """
+    reading = cpu_by_tree(roots)
+    reading["postgresql"] -= sum(cpu_by_tree(probes).values())
+    reading["benchmark_client"] = own_cpu_seconds()
+    reading["machine_busy"] = machine_busy_cpu_seconds()
+    return reading
 
 
 def wait_until_settled(shop: ShopProcesses, database: ShopDatabase, orders: int, timeout: float) -> None:
@@ -104,21 +116,13 @@ def run_scenario(
         time.sleep(STATS_QUIET_SECONDS)
         database.reset_statements()
         before, probes_before = database.counters(), database.probe_transactions
-        cpu_before, probe_cpu_before, client_before = (
-            cpu_by_tree(roots),
-            cpu_by_tree(probes),
-            own_cpu_seconds(),
-        )
+        cpu_before = cpu_reading(roots, probes)
         with sampler:
             progress(f"scenario {name}: placing {orders} orders from {arguments.concurrency} threads")
             placement = place_orders(shop.web_url, orders, arguments.concurrency)
             progress(f"  placed in {placement.seconds:.1f} s; waiting until every order settles")
             wait_until_settled(shop, database, orders, arguments.settle_timeout)
-            cpu_after, probe_cpu_after, client_after = (
-                cpu_by_tree(roots),
-                cpu_by_tree(probes),
-                own_cpu_seconds(),
-            )
+            cpu_after = cpu_reading(roots, probes)
         probe_transactions = database.probe_transactions - probes_before
         for worker in list(shop.workers):  # a backend flushes its statistics when its client leaves
             shop.stop_worker(worker)
@@ -127,10 +131,8 @@ def run_scenario(
         after, outcome = database.counters(), database.outcome()
         top = database.top_statements(per=orders)
         database.close()
-    cpu = {process: cpu_after[process] - cpu_before[process] for process in roots}
-    cpu["postgresql"] -= sum(probe_cpu_after[probe] - probe_cpu_before[probe] for probe in probes)
-    cpu["benchmark_client"] = client_after - client_before
-    cpu["total"] = sum(cpu.values())
+    cpu = {process: cpu_after[process] - cpu_before[process] for process in cpu_before}
+    cpu["total"] = sum(seconds for process, seconds in cpu.items() if process != "machine_busy")
     settled = sum(outcome.states[state] for state in ("shipped", "rejected", "payment_failed", "cancelled"))
     end_to_end = (outcome.last_settled_epoch or time.time()) - placement.first_sent_epoch
     peaks = sampler.peaks

@@ -17,7 +17,16 @@ from tests.support.processes import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-PROCESS_TIERS = {"web", "gateway", "postgresql", "worker-1", "worker-2", "benchmark_client", "total"}
+PROCESS_TIERS = {
+    "web",
+    "gateway",
+    "postgresql",
+    "worker-1",
+    "worker-2",
+    "benchmark_client",
+    "total",
+    "machine_busy",
+}
 
 
 @pytest.fixture(scope="module")
