@@ -54,12 +54,13 @@ $(BENCH_STAMP): pyproject.toml $(DEV_STAMP)
 	$(PYTHON) -m pip install --quiet -e '.[dev,bench]'
 	touch $@
 
-bench: $(BENCH_STAMP) ## Measure queue_core beside other PostgreSQL queues (see docs/performance.md)
+bench: $(BENCH_STAMP) ## Measure queue_core beside other PostgreSQL queues, then the whole shop (docs/performance.md)
 	$(PYTHON) -m benchmarks
 	$(PYTHON) -m benchmarks.writing_handlers
 	$(PYTHON) -m benchmarks.history_arrives
 	$(PYTHON) -m benchmarks.pruning
 	$(PYTHON) -m benchmarks.bulk_enqueue
+	$(PYTHON) -m benchmarks.shop_end_to_end
 
 clean: ## Remove caches and build output (keeps .venv and var/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info distributions/*/build distributions/*/*.egg-info
