@@ -31,6 +31,7 @@ import random
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,12 @@ def run_scenario(
     """Place ``arguments.orders`` orders on a fresh shop, wait for every one to settle, and read the cost."""
     orders, database_name = arguments.orders, f"bench_shop_{name[0]}"
     progress(f"scenario {name}: starting the shop")
-    with shop_running(cluster, database_name, work_dir, workers=WORKERS, gateway=gateway) as shop:
+    worker_options = replace(
+        WORKER_OPTIONS, concurrency=arguments.worker_concurrency, db_connections=arguments.db_connections
+    )
+    with shop_running(
+        cluster, database_name, work_dir, workers=WORKERS, gateway=gateway, worker_options=worker_options
+    ) as shop:
         assert shop.web is not None and shop.gateway is not None
         database = ShopDatabase(libpq_url(cluster.url()), database_name)
         sampler = ConnectionSampler(libpq_url(cluster.url()), database_name)
@@ -220,8 +226,11 @@ def measure(arguments: argparse.Namespace) -> dict[str, Any]:
         scenarios = {
             name: run_scenario(cluster, work_dir, name, gateway, arguments)
             for name, gateway in SCENARIOS.items()
+            if name[0] in arguments.scenarios
         }
-        http_tier = run_http_tier(cluster, work_dir, arguments.http_seconds)
+        http_tier = (
+            run_http_tier(cluster, work_dir, arguments.http_seconds) if arguments.http_seconds else None
+        )
     return {
         "machine": machine,
         "settings": {
@@ -229,7 +238,13 @@ def measure(arguments: argparse.Namespace) -> dict[str, Any]:
             "placement_threads": arguments.concurrency,
             "web": {"gunicorn_workers": WEB_WORKERS, "threads": 8, "config": "deploy/gunicorn.conf.py"},
             "workers": WORKERS,
-            "worker_arguments": " ".join(WORKER_OPTIONS.arguments()),
+            "worker_arguments": " ".join(
+                replace(
+                    WORKER_OPTIONS,
+                    concurrency=arguments.worker_concurrency,
+                    db_connections=arguments.db_connections,
+                ).arguments()
+            ),
             "gateway_timeout_seconds": GATEWAY_TIMEOUT_SECONDS,
             "http_seconds": arguments.http_seconds,
             "http_connections": list(HTTP_CONNECTIONS),
@@ -248,9 +263,27 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="threads placing orders")
     parser.add_argument("--http-seconds", type=float, help="seconds per HTTP measurement (default 10)")
     parser.add_argument("--settle-timeout", type=float, default=900.0, help="give up waiting after this")
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=WORKER_OPTIONS.concurrency,
+        help="each worker's --concurrency (default: the command's)",
+    )
+    parser.add_argument(
+        "--db-connections",
+        type=int,
+        default=None,
+        help="each worker's --db-connections (default: the command's)",
+    )
+    parser.add_argument(
+        "--scenarios", default="ab", help="which scenarios to run, by letter (default ab: both)"
+    )
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTP tier")
     arguments = parser.parse_args()
     arguments.orders = arguments.orders or (200 if arguments.quick else 2_000)
     arguments.http_seconds = arguments.http_seconds or (3.0 if arguments.quick else 10.0)
+    if arguments.no_http:
+        arguments.http_seconds = 0.0
     print(json.dumps(measure(arguments), indent=2))
 
 

@@ -30,7 +30,7 @@ from tests.support.processes import LoggedProcess, answering, free_port
 
 WORKER_APPLICATION_PREFIX = "bench-worker-"
 # The commands' own defaults (``shop worker --help``, ``shop.config``), not the end-to-end suite's.
-WORKER_OPTIONS = WorkerOptions(concurrency=4, lease_seconds=30.0)
+WORKER_OPTIONS = WorkerOptions(concurrency=16, lease_seconds=30.0, db_connections=5)
 GATEWAY_TIMEOUT_SECONDS = 5.0
 WEB_WORKERS = 2  # gunicorn processes, deploy/gunicorn.conf.py's default; WEB_THREADS is 8 in each
 BARE_APP = "benchmarks.bare_insert_app:create_app()"
@@ -70,6 +70,7 @@ def shop_running(
     *,
     workers: int,
     gateway: GatewayOptions,
+    worker_options: WorkerOptions = WORKER_OPTIONS,
 ) -> Iterator[ShopProcesses]:
     """A migrated ``database``, the gateway, ``shop web`` and ``workers`` named workers, all answering."""
     with running_shop(
@@ -77,7 +78,7 @@ def shop_running(
         database,
         work_dir / database,
         workers=0,
-        worker_options=WORKER_OPTIONS,
+        worker_options=worker_options,
         gateway_options=gateway,
         gateway_timeout_seconds=GATEWAY_TIMEOUT_SECONDS,
         web_workers=WEB_WORKERS,

@@ -74,7 +74,7 @@ class RegistryReference(click.ParamType):
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1),
-    default=4,
+    default=16,
     show_default=True,
     help="Tasks run at once (threads). Tasks waiting on another service hold no database connection, "
     "so this can be many times --db-connections.",

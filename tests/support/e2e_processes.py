@@ -53,9 +53,12 @@ class WorkerOptions:
     concurrency: int = 4
     lease_seconds: float = 10.0
     registry: str | None = None  # module:attr of a TaskRegistry of the test's own (hidden option)
+    db_connections: int | None = None  # None: the command's default
 
     def arguments(self) -> list[str]:
         arguments = ["--concurrency", str(self.concurrency), "--lease-seconds", str(self.lease_seconds)]
+        if self.db_connections is not None:
+            arguments += ["--db-connections", str(self.db_connections)]
         return arguments + (["--registry", self.registry] if self.registry else [])
 
 
