@@ -64,9 +64,9 @@ def place_order(body: dict[str, Any], headers: dict[str, Any]) -> tuple[dict[str
             abort(422, message=str(error), errors={"json": {"lines": [str(error)]}})
         except services.IdempotencyKeyReused as error:
             abort(422, message=str(error), errors={"headers": {"Idempotency-Key": [str(error)]}})
-        # Read for the answer inside the transaction that placed it: after the commit it would take a
-        # second transaction (and a second connection checkout) to learn that the new tasks are pending.
-        return placed, _present_one(session, placed.order)
+        # Built inside the transaction that placed it, without reading the new tasks back: they are
+        # pending (a replayed order's tasks are read).
+        return placed, _shown(services.placed_with_task_states(session, placed))
 
     placed, presented = transaction(place)
     response_headers = {"Location": f"/api/orders/{placed.order.id}"}

@@ -110,23 +110,31 @@ def place_order(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
     )
+    if idempotency_key is None:
+        _insert_with_its_tasks(session, order)  # a fresh UUIDv7: nothing to collide with
+        return PlacedOrder(order, replayed=False)
     try:
         # A savepoint: if another transaction placed an order with this key meanwhile, the UNIQUE key
-        # refuses ours, and our order and its tasks vanish together. The pointers are written in the same
-        # INSERT as the order: the tasks exist exactly when it does.
+        # refuses ours, and our order and its tasks vanish together.
         with session.begin_nested():
-            order.fraud_check_task_id = SCREEN_FOR_FRAUD.enqueue(session)
-            order.stock_reservation_task_id = RESERVE_STOCK.enqueue(session)
-            session.add(order)
-            session.flush()
+            _insert_with_its_tasks(session, order)
     except IntegrityError:
-        if idempotency_key is None:
-            raise
         winner = _order_with_key(session, idempotency_key)
         if winner is None:
             raise
         return _replay(winner, idempotency_key, fingerprint)
     return PlacedOrder(order, replayed=False)
+
+
+def _insert_with_its_tasks(session: Session, order: Order) -> None:
+    """Enqueue both screening tasks (one INSERT) and write their IDs in the same INSERT as the order:
+    the tasks exist exactly when it does."""
+    fraud_check, stock_reservation = queue_core.enqueue_many(
+        session, [SCREEN_FOR_FRAUD.spec(), RESERVE_STOCK.spec()]
+    )
+    order.fraud_check_task_id, order.stock_reservation_task_id = fraud_check, stock_reservation
+    session.add(order)
+    session.flush()
 
 
 def cancel_order(session: Session, order_id: uuid.UUID) -> Order:
@@ -245,6 +253,23 @@ class TrackedOrder:
     order: Order
     fraud_check_task: queue_core.TaskPointer | None
     stock_reservation_task: queue_core.TaskPointer | None
+
+
+def placed_with_task_states(session: Session, placed: PlacedOrder) -> TrackedOrder:
+    """What placing answers: a new order's two tasks are ``pending`` by construction (enqueued in this
+    very transaction, so no worker has seen them), and only a replayed order's states are read."""
+    if placed.replayed:
+        [tracked] = with_task_states(session, [placed.order])
+        return tracked
+    order = placed.order
+    pending = queue_core.TaskState.PENDING
+    fraud_check, stock_reservation = order.fraud_check_task_id, order.stock_reservation_task_id
+    assert fraud_check is not None and stock_reservation is not None  # place_order set both
+    return TrackedOrder(
+        order,
+        queue_core.TaskPointer(fraud_check, pending),
+        queue_core.TaskPointer(stock_reservation, pending),
+    )
 
 
 def with_task_states(session: Session, orders: Sequence[Order]) -> list[TrackedOrder]:
