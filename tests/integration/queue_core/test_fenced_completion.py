@@ -1,7 +1,9 @@
 """Promise 2: a handler's writes and its task's completion commit together, fenced by the lease token.
 
 These tests drive ``TaskRunner`` in-process on tasks claimed with ``queue_core._claims.claim``, so they can
-change the database between the claim and the completion exactly where a lost lease would.
+change the database between the claim and the completion exactly where a lost lease would. The tests of
+one task run twice: as a task of a commit group (inside a savepoint) and as a ``commits_alone`` task
+(in the transaction itself, with no savepoint): the promise is the same.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 import threading
 import uuid
 
+import pytest
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from queue_core import enqueue, task_details
+from queue_core import TaskRegistry, enqueue, task_details
 from queue_core._claims import ClaimedTask, claim
 from queue_core._execution import TaskRunner
 from queue_core._models import task_table as tasks
@@ -33,9 +36,20 @@ def claim_ready(engine: Engine, limit: int = 10) -> list[ClaimedTask]:
     )
 
 
-def run_alone(engine: Engine, task: ClaimedTask) -> str:
+@pytest.fixture(params=["grouped", "commits_alone"])
+def handlers(request: pytest.FixtureRequest) -> TaskRegistry:
+    """The test handlers as tasks of a commit group, or each declared ``commits_alone``."""
+    if request.param == "grouped":
+        return registry
+    alone = TaskRegistry().include(registry)
+    for name in alone.names:
+        alone.with_options(name, commits_alone=True)
+    return alone
+
+
+def run_alone(engine: Engine, task: ClaimedTask, handlers: TaskRegistry = registry) -> str:
     """Run one claimed task in a commit group of its own; its outcome."""
-    runner = TaskRunner(engine, registry, WORKER_ID, lambda _task_id: threading.Event())
+    runner = TaskRunner(engine, handlers, WORKER_ID, lambda _task_id: threading.Event())
     [(ran, outcome)] = runner.run_group(task, lambda: None, 1, lambda: True)
     assert ran is task
     return outcome
@@ -57,11 +71,11 @@ def steal_lease(engine: Engine, task_id: uuid.UUID) -> uuid.UUID:
     return other_token
 
 
-def test_handler_writes_and_task_success_commit_together(engine: Engine) -> None:
+def test_handler_writes_and_task_success_commit_together(engine: Engine, handlers: TaskRegistry) -> None:
     task_id = enqueue_committed(engine, "test.record")
     [task] = claim_ready(engine)
 
-    assert run_alone(engine, task) == "succeeded"
+    assert run_alone(engine, task, handlers) == "succeeded"
 
     row = task_row(engine, task_id)
     assert (row["state"], row["attempts"], row["lease_token"]) == ("succeeded", 1, None)
@@ -70,11 +84,13 @@ def test_handler_writes_and_task_success_commit_together(engine: Engine) -> None
     assert effect.attempt == 1
 
 
-def test_handler_that_raises_leaves_no_business_write_and_its_task_is_retried(engine: Engine) -> None:
+def test_handler_that_raises_leaves_no_business_write_and_its_task_is_retried(
+    engine: Engine, handlers: TaskRegistry
+) -> None:
     task_id = enqueue_committed(engine, "test.record_then_fail_first_attempt")
     [first] = claim_ready(engine)
 
-    assert run_alone(engine, first) == "retrying"
+    assert run_alone(engine, first, handlers) == "retrying"
 
     assert count_effects(engine, task_id) == 0  # written by the handler, rolled back with the failure
     row = task_row(engine, task_id)
@@ -86,19 +102,21 @@ def test_handler_that_raises_leaves_no_business_write_and_its_task_is_retried(en
 
     [second] = wait_for(lambda: claim_ready(engine), timeout=15, what="the retry becomes claimable")
     assert (second.id, second.attempt) == (task_id, 2)
-    assert run_alone(engine, second) == "succeeded"
+    assert run_alone(engine, second, handlers) == "succeeded"
     assert task_row(engine, task_id)["state"] == "succeeded"
     with engine.connect() as connection:
         [effect] = connection.execute(select(effects).where(effects.c.task_id == task_id)).all()
     assert effect.attempt == 2
 
 
-def test_completion_with_a_stale_lease_token_is_refused_and_its_writes_roll_back(engine: Engine) -> None:
+def test_completion_with_a_stale_lease_token_is_refused_and_its_writes_roll_back(
+    engine: Engine, handlers: TaskRegistry
+) -> None:
     task_id = enqueue_committed(engine, "test.record")
     [task] = claim_ready(engine)
     new_token = steal_lease(engine, task_id)
 
-    assert run_alone(engine, task) == "lease_lost"
+    assert run_alone(engine, task, handlers) == "lease_lost"
 
     assert count_effects(engine, task_id) == 0
     row = task_row(engine, task_id)
@@ -106,12 +124,14 @@ def test_completion_with_a_stale_lease_token_is_refused_and_its_writes_roll_back
     assert (row["state"], row["attempts"], row["lease_token"]) == ("running", 1, new_token)
 
 
-def test_stale_completion_of_a_handler_that_ran_no_sql_is_refused(engine: Engine) -> None:
+def test_stale_completion_of_a_handler_that_ran_no_sql_is_refused(
+    engine: Engine, handlers: TaskRegistry
+) -> None:
     task_id = enqueue_committed(engine, "test.noop")
     [task] = claim_ready(engine)
     new_token = steal_lease(engine, task_id)
 
-    assert run_alone(engine, task) == "lease_lost"
+    assert run_alone(engine, task, handlers) == "lease_lost"
 
     row = task_row(engine, task_id)
     assert (row["state"], row["lease_token"]) == ("running", new_token)
@@ -139,11 +159,13 @@ def test_stale_task_in_a_commit_group_rolls_back_alone(engine: Engine) -> None:
     ]
 
 
-def test_handler_that_commits_fails_its_task_instead_of_splitting_the_transaction(engine: Engine) -> None:
+def test_handler_that_commits_fails_its_task_instead_of_splitting_the_transaction(
+    engine: Engine, handlers: TaskRegistry
+) -> None:
     task_id = enqueue_committed(engine, "test.record_then_commit")
     [task] = claim_ready(engine)
 
-    assert run_alone(engine, task) == "retrying"
+    assert run_alone(engine, task, handlers) == "retrying"
 
     assert count_effects(engine, task_id) == 0  # the write before the refused commit rolled back too
     row = task_row(engine, task_id)

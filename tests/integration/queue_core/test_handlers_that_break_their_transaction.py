@@ -161,6 +161,34 @@ def test_a_handler_that_rolls_back_the_session_fails_its_attempt_without_harming
     assert_innocent_tasks_ran_once(depot, [before, after])
 
 
+@pytest.mark.parametrize("mistake", ["rolls back", "swallows a database error"])
+def test_a_task_that_commits_alone_and_breaks_its_transaction_fails_its_attempt_and_writes_nothing(
+    depot: Engine, mistake: str
+) -> None:
+    # It runs without a savepoint of its own (its transaction holds nothing else), so the runner must
+    # notice the broken transaction itself rather than roll back to a savepoint.
+    if mistake == "swallows a database error" and depot.dialect.name != "postgresql":
+        pytest.skip("SQLite rolls back just the failed statement and lets the transaction go on")
+    registry = TaskRegistry()
+
+    @registry.task("call-the-carrier", retry=TWO_QUICK_ATTEMPTS, commits_alone=True)
+    def call_the_carrier(task: RunningTask, session: Session) -> None:
+        record_run(session, task.id, "call-the-carrier")
+        if mistake == "rolls back":
+            session.rollback()
+        else:
+            with contextlib.suppress(Exception):
+                session.execute(select(func.no_such_function()))
+
+    with Session(depot) as session:
+        task_id = call_the_carrier.enqueue(session)
+        session.commit()
+    with running_worker(depot, registry, fast_settings()):
+        wait_for_state(depot, task_id, TaskState.DEAD, timeout=FAILURE_DEADLINE)
+
+    assert_failed_every_attempt(depot, task_id, "call-the-carrier")
+
+
 def test_a_handler_may_use_a_savepoint_of_its_own(shelved_depot: Engine) -> None:
     # The usual way to try an insert and ignore a duplicate on PostgreSQL: releasing the handler's own
     # savepoint is not the commit that handlers are forbidden.
