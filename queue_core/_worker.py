@@ -166,10 +166,14 @@ class Worker:
 
     def _claim_loop(self, until_idle: bool) -> None:
         size = self.settings.buffer_size
+        # Tasks in hand: the ones running (one per runner at most) and the ones waiting in the buffer.
+        limit = size + self.settings.concurrency
         while not self._stopping.is_set():
             in_flight = self._in_flight()
-            # Refill once the buffer is half empty: fewer, larger claims than topping up one task at a time.
-            room = size - in_flight if in_flight <= size // 2 else 0
+            # Refill once the buffer is half empty (fewer, larger claims than topping up one at a time).
+            # Running tasks do not count against the buffer: counted, the buffer would only refill once
+            # runners sat idle, and each would then commit its task alone.
+            room = limit - in_flight if in_flight - self.settings.concurrency <= size // 2 else 0
             claimed = self._claim(room) if room > 0 else []
             if until_idle and not claimed and self._in_flight() == 0 and self._buffer.empty():
                 return

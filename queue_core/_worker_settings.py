@@ -12,7 +12,7 @@ class WorkerSettings:
 
     queues: Sequence[str] | None = None  # None: every queue the registry's tasks use
     concurrency: int = 4  # runner threads
-    prefetch: int | None = None  # tasks held in the local buffer; default 2 x concurrency
+    prefetch: int | None = None  # tasks claimed ahead, waiting in the local buffer; default 4 x concurrency
     group_size: int = 50  # most tasks sharing one commit
     group_window: float = 0.05  # seconds a commit group stays open collecting tasks
     lease_seconds: float = 30.0  # silence after which a worker's tasks are rescued
@@ -26,7 +26,9 @@ class WorkerSettings:
 
     @property
     def buffer_size(self) -> int:
-        return self.prefetch if self.prefetch is not None else 2 * self.concurrency
+        # Enough for each runner to find several tasks waiting when it opens a commit group: with two
+        # per runner, groups held one or two tasks, each paying a whole synchronous commit.
+        return self.prefetch if self.prefetch is not None else 4 * self.concurrency
 
     @property
     def heartbeat_every(self) -> float:

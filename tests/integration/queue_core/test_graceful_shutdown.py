@@ -53,8 +53,8 @@ def two_running_and_two_buffered(engine: Engine) -> dict[uuid.UUID, tuple[str, i
 def test_sigterm_lets_running_handlers_finish_and_hands_back_buffered_tasks(
     engine: Engine, workers: WorkerProcesses
 ) -> None:
-    # Two runner threads and a buffer of four: two tasks run, two wait in the buffer, two stay pending.
-    [worker] = workers.start(concurrency=2, prefetch=4)
+    # Two runner threads and a buffer of two: two tasks run, two wait in the buffer, two stay pending.
+    [worker] = workers.start(concurrency=2, prefetch=2)
     with Session(engine) as session:
         ids = enqueue_many(
             session, [TaskSpec(name="test.record_slowly", args={"seconds": 4}) for _ in range(6)]
