@@ -108,6 +108,8 @@ def test_while_the_charge_is_at_the_gateway_no_transaction_or_lock_is_held_and_a
     slow = HoldsTheLine(desk)
     desk.client = slow
     requested = desk.request()
+    charge_task = requested.processing_task_id
+    assert charge_task is not None
 
     with running_worker(desk.engine, desk.registry, session_info=desk.session_info()):
         wait_until_set(slow.at_the_gateway, "the charge reaching the gateway")
@@ -123,7 +125,7 @@ def test_while_the_charge_is_at_the_gateway_no_transaction_or_lock_is_held_and_a
         )
 
         slow.answer.set()  # the answer comes back, and finds nobody waiting for it
-        assert wait_for_state(desk.engine, requested.processing_task_id, TaskState.CANCELLED)
+        assert wait_for_state(desk.engine, charge_task, TaskState.CANCELLED)
 
     payment = desk.payment(requested.id)
     assert (payment.payment_state, payment.processing_task_id, payment.refund_task_id) == (

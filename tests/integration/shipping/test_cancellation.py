@@ -128,6 +128,7 @@ def test_a_shipment_withdrawn_while_its_manifest_is_with_the_carrier_is_left_out
     monkeypatch.setattr(carrier, "book_manifest", on_the_phone)
     armchair, table = ready_shipments(engine, recorder, 2)
     task_id = dispatch(engine, recorder)
+    assert task_id is not None
 
     with running_worker(engine, manual_registry, session_info=session_info(react=recorder)):
         wait_until_set(on_the_phone.booking, "the manifest task calling the carrier")
