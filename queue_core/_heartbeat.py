@@ -1,7 +1,9 @@
 """A worker's row in ``queue_workers`` and the heartbeat that keeps it, and so its tasks, alive.
 
 The row's ``lease_expires_at`` is what keeps a worker's claimed tasks its own (ADR 0002): each beat moves
-it ``lease_seconds`` ahead; a worker silent past it loses its tasks to a rescue. A beat also brings news
+it ``lease_seconds`` ahead; a worker silent past it loses its tasks to a rescue. On PostgreSQL the row also
+names the session lock the worker holds (ADR 0012), and a worker whose lock is free is dead at once; the
+caller registers and beats only while it holds the lock it names, never before. A beat also brings news
 of cancellation requests, and hands back tasks the database says the worker holds but the worker no
 longer does (after a commit that failed because the database went away).
 """
@@ -36,10 +38,14 @@ class Holdings(NamedTuple):
 
 
 def register(
-    connection: Connection, worker_id: uuid.UUID, queues: Sequence[str], settings: WorkerSettings
+    connection: Connection,
+    worker_id: uuid.UUID,
+    queues: Sequence[str],
+    settings: WorkerSettings,
+    lock_key: int | None = None,
 ) -> None:
-    """Insert the worker's row, its lease starting now."""
-    connection.execute(insert(workers).values(_worker_row(worker_id, queues, settings)))
+    """Insert the worker's row, its lease starting now; ``lock_key`` is the session lock it holds, if any."""
+    connection.execute(insert(workers).values(_worker_row(worker_id, queues, settings, lock_key)))
 
 
 def unregister(connection: Connection, worker_id: uuid.UUID) -> None:
@@ -53,6 +59,7 @@ def beat(
     queues: Sequence[str],
     settings: WorkerSettings,
     holdings: Callable[[], Holdings],
+    lock_key: int | None = None,
 ) -> list[uuid.UUID]:
     """Extend the worker's lease and hand back what it no longer holds; returns the held tasks whose
     cancellation was requested. ``holdings`` is asked after the database's clock is read, so a claim
@@ -60,11 +67,18 @@ def beat(
     extended = connection.execute(
         update(workers)
         .where(workers.c.id == worker_id)
-        .values(heartbeat_at=db_now(), lease_expires_at=db_now(settings.lease_seconds))
+        .values(
+            heartbeat_at=db_now(),
+            lease_expires_at=db_now(settings.lease_seconds),
+            session_lock_key=lock_key,  # a new one after a lost lock connection
+        )
     )
     if extended.rowcount == 0:
-        log.warning("worker %s was declared dead (silent too long); registering again", worker_id)
-        register(connection, worker_id, queues, settings)
+        log.warning(
+            "worker %s was declared dead (silent too long, or its session lock was free); registering again",
+            worker_id,
+        )
+        register(connection, worker_id, queues, settings, lock_key)
     mine = (in_state(TaskState.RUNNING)) & (tasks.c.worker_id == worker_id)
     requested = connection.execute(select(tasks.c.id).where(mine, tasks.c.cancel_requested)).scalars().all()
     # What this worker holds, as of a moment on the database clock. A claim registers its token before it
@@ -83,7 +97,9 @@ def beat(
     ]  # a flag for a task not held outlives it
 
 
-def _worker_row(worker_id: uuid.UUID, queues: Sequence[str], settings: WorkerSettings) -> dict[str, object]:
+def _worker_row(
+    worker_id: uuid.UUID, queues: Sequence[str], settings: WorkerSettings, lock_key: int | None
+) -> dict[str, object]:
     return {
         "id": worker_id,
         "hostname": socket.gethostname(),
@@ -93,4 +109,5 @@ def _worker_row(worker_id: uuid.UUID, queues: Sequence[str], settings: WorkerSet
         "started_at": db_now(),
         "heartbeat_at": db_now(),
         "lease_expires_at": db_now(settings.lease_seconds),
+        "session_lock_key": lock_key,
     }
