@@ -20,7 +20,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, delete, insert, select, update
 
 from queue_core._clock import db_now
-from queue_core._maintenance import GIVEN_UP, hand_back
+from queue_core._maintenance import GIVEN_UP, WORKER_LOST, hand_back
 from queue_core._models import in_state
 from queue_core._models import task_table as tasks
 from queue_core._models import worker_table as workers
@@ -48,6 +48,34 @@ def register(
     connection.execute(insert(workers).values(_worker_row(worker_id, queues, settings, lock_key)))
 
 
+def vouch_again(
+    connection: Connection,
+    worker_id: uuid.UUID,
+    queues: Sequence[str],
+    settings: WorkerSettings,
+    lock_key: int,
+) -> list[uuid.UUID]:
+    """After a lost session lock: name the new one in the worker's row and hand back what it still held.
+
+    Between the loss and now the worker counted as dead, so its tasks are handed back whether a rescuer
+    got there first or not (it claimed nothing meanwhile). The row is written first: a rescuer removing
+    it holds its row lock until it commits, so this waits and then registers again.
+    """
+    renamed = connection.execute(
+        update(workers)
+        .where(workers.c.id == worker_id)
+        .values(
+            heartbeat_at=db_now(),
+            lease_expires_at=db_now(settings.lease_seconds),
+            session_lock_key=lock_key,
+        )
+    )
+    if renamed.rowcount == 0:
+        register(connection, worker_id, queues, settings, lock_key)
+    mine = in_state(TaskState.RUNNING) & (tasks.c.worker_id == worker_id)
+    return hand_back(connection, mine, WORKER_LOST, "its worker lost its session lock")
+
+
 def unregister(connection: Connection, worker_id: uuid.UUID) -> None:
     """Remove the worker's row: it holds nothing any more."""
     connection.execute(delete(workers).where(workers.c.id == worker_id))
@@ -67,11 +95,7 @@ def beat(
     extended = connection.execute(
         update(workers)
         .where(workers.c.id == worker_id)
-        .values(
-            heartbeat_at=db_now(),
-            lease_expires_at=db_now(settings.lease_seconds),
-            session_lock_key=lock_key,  # a new one after a lost lock connection
-        )
+        .values(heartbeat_at=db_now(), lease_expires_at=db_now(settings.lease_seconds))
     )
     if extended.rowcount == 0:
         log.warning(

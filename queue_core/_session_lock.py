@@ -6,11 +6,12 @@ the worker's process dies (the kernel closes its socket) or its backend is termi
 can take the lock knows the worker is gone, without waiting for its lease. A frozen process (SIGSTOP)
 keeps its socket and so its lock: only its lease gives it away.
 
-The lock connection is watched once a second. When it is lost while the process lives, ``held`` is
-cleared at once: the worker stops vouching for its tasks (it neither claims nor heartbeats), rescuers may
-take them, and the fence keeps each task's effects exactly once. The keeper then takes a new lock under a
-fresh key, and the next heartbeat writes that key into the worker's row (registering again if a rescuer
-removed it).
+The lock connection is watched once a second. When it is lost while the process lives, the worker
+counts as dead: it stops vouching (it neither claims nor heartbeats), a rescuer that finds the old lock
+free takes its tasks, and the fence keeps each task's effects exactly once. The thread then takes a new
+lock under a fresh key and calls ``on_new_lock(key)``, with which the worker hands back whatever it
+still held in the database and writes the new key into its row (registering again if a rescuer removed
+it): so a lost lock connection costs the tasks in hand, whoever notices first.
 
 The connection must reach PostgreSQL directly or through a session-pooling proxy: a transaction-pooling
 PgBouncer hands the server session to other clients between statements, so the lock would neither
@@ -23,6 +24,7 @@ import logging
 import secrets
 import select
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
@@ -56,10 +58,17 @@ class SessionLock(threading.Thread):
     one after a loss) and ``release()`` lets it go after the worker has removed its row.
     """
 
-    def __init__(self, engine: Engine, stopping: threading.Event, max_backoff: float = 5.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        stopping: threading.Event,
+        on_new_lock: Callable[[int], None],
+        max_backoff: float = 5.0,
+    ) -> None:
         super().__init__(name="queue-session-lock", daemon=True)
         self._conninfo = conninfo_for(engine)
         self._stopping = stopping
+        self._on_new_lock = on_new_lock
         self._max_backoff = max_backoff
         self._guard = threading.Lock()  # the connection is the thread's, but release() closes it
         self._connection: psycopg.Connection[tuple[object, ...]] | None = None
@@ -95,11 +104,14 @@ class SessionLock(threading.Thread):
                 backoff = 0.1
                 continue
             try:
-                if self._take(new_lock_key()):
-                    log.warning("took a new session lock; the next heartbeat vouches for this worker again")
+                key = new_lock_key()
+                if self._take(key):
+                    self._on_new_lock(key)
+                    log.warning("took a new session lock: this worker vouches for its tasks again")
                     continue
             except Exception as exc:  # the database may be away: try again, the lease covers the gap
                 log.warning("could not take a session lock (%s); retrying in %.1fs", exc, backoff)
+                self.release()  # a lock its row does not name vouches for nothing
             self._stopping.wait(backoff)
             backoff = min(self._max_backoff, backoff * 2)
 
@@ -123,6 +135,9 @@ class SessionLock(threading.Thread):
         with self._guard:
             if self._connection is not None:
                 self._connection.close()
+            if self._stopping.is_set():  # the worker stopped while this connected: hold nothing
+                connection.close()
+                return False
             self._connection, self._key = connection, key
             self.held.set()
         return True

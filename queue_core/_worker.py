@@ -42,7 +42,7 @@ from sqlalchemy.exc import DBAPIError
 from queue_core._claims import ClaimedTask, claim, unclaim
 from queue_core._engine import bookkeeping_engine
 from queue_core._execution import TaskRunner
-from queue_core._heartbeat import Holdings, beat, register, unregister
+from queue_core._heartbeat import Holdings, beat, register, unregister, vouch_again
 from queue_core._listener import NotificationListener
 from queue_core._maintenance import (
     expire_overdue,
@@ -96,8 +96,9 @@ class Worker:
         self._bookkeeping = bookkeeping_engine(engine)
         self._runner = TaskRunner(engine, registry, self.id, self._cancel_flag, session_info)
         # The proof of life PostgreSQL keeps; None where the lease alone vouches (SQLite, or turned off).
+        self._row_key: int | None = None  # the session lock key the worker's row names
         self._session_lock = (
-            SessionLock(engine, self._background_stop)
+            SessionLock(engine, self._background_stop, self._vouch_again)
             if self.settings.fast_rescue and engine.dialect.name == "postgresql"
             else None
         )
@@ -343,13 +344,23 @@ class Worker:
     # -- heartbeat -----------------------------------------------------------------------------------
 
     def _vouching(self) -> bool:
-        """Whether this worker may claim and heartbeat: it holds its session lock, or needs none."""
-        return self._session_lock is None or self._session_lock.held.is_set()
+        """Whether this worker may claim and heartbeat: it holds the lock its row names, or needs none."""
+        return self._session_lock is None or self._session_lock.key == self._row_key
 
     def _register(self) -> None:
         lock_key = self._session_lock.key if self._session_lock is not None else None
         with self._bookkeeping.begin() as connection:
             register(connection, self.id, self.queues, self.settings, lock_key)
+        self._row_key = lock_key
+
+    def _vouch_again(self, lock_key: int) -> None:
+        """Called with a new session lock after the old one was lost: the worker counted as dead meanwhile."""
+        self._release_buffered()  # never started: handed back uncounted, unless a rescuer got there first
+        with self._bookkeeping.begin() as connection:
+            handed_back = vouch_again(connection, self.id, self.queues, self.settings, lock_key)
+        self._row_key = lock_key
+        if handed_back:
+            log.warning("handed back %d task(s) held while this worker had no session lock", len(handed_back))
 
     def _unregister(self) -> None:
         try:
@@ -368,16 +379,13 @@ class Worker:
     def heartbeat(self) -> None:
         """Prove this worker alive, pick up cancellation requests, hand back tasks it no longer holds.
 
-        Without its session lock the worker skips the beat: it counts as dead until the session-lock thread
-        takes a new lock, and the beat after that names the new lock (registering again if need be)."""
-        lock_key = None
-        if self._session_lock is not None:
-            lock_key = self._session_lock.key
-            if lock_key is None:
-                log.warning("worker %s holds no session lock: not vouching for its tasks", self.id)
-                return
+        Without the session lock its row names, the worker skips the beat: it counts as dead until the
+        session-lock thread takes a new lock and names it (``_vouch_again``)."""
+        if not self._vouching():
+            log.warning("worker %s holds no session lock: not vouching for its tasks", self.id)
+            return
         with self._bookkeeping.begin() as connection:
-            requested = beat(connection, self.id, self.queues, self.settings, self._holdings, lock_key)
+            requested = beat(connection, self.id, self.queues, self.settings, self._holdings, self._row_key)
         for task_id in requested:
             self._cancel_flag(task_id).set()
 
