@@ -60,6 +60,7 @@ bench: $(BENCH_STAMP) ## Measure queue_core beside other PostgreSQL queues (see 
 	$(PYTHON) -m benchmarks.history_arrives
 	$(PYTHON) -m benchmarks.pruning
 	$(PYTHON) -m benchmarks.bulk_enqueue
+	$(PYTHON) -m benchmarks.worker_killed
 
 clean: ## Remove caches and build output (keeps .venv and var/)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info distributions/*/build distributions/*/*.egg-info

@@ -422,6 +422,8 @@ class Worker:
                 log.warning("rescued %d task(s) from workers whose lease ran out", len(rescued))
             expire_overdue(connection)
             forget_dead_workers(connection)
+        if unlocked or rescued:
+            self._wake.set()  # a hand-back sends no notification: claim what was just freed, without a poll
         if self.registry.schedules:
             # On the application's engine: a tick's enqueue must be as durable as any other.
             with self.engine.begin() as connection:
