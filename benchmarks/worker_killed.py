@@ -2,8 +2,9 @@
 
 A worker process claims ``--tasks`` tasks of ``--task-seconds`` each and is killed with SIGKILL while they
 run; another worker process, started just before the kill with production settings (maintenance every
-second, polling every second), claims them again. The pickup delay of a task is the start of its second
-attempt minus the moment of the kill, both on the database's clock. Measured twice, side by side: with
+second, polling every second), claims them again; the kill lands at a random moment of its maintenance
+cycle. The pickup delay of a task is the start of its second attempt minus the moment of the kill, both
+on the database's clock (the tasks of one kill are claimed together, so they share one delay). Measured twice, side by side: with
 the session lock (``fast_rescue``, the default; ``--kills`` times) and without it, when the lease alone
 gives the dead worker away (once: it costs the lease). Prints one JSON document; the scratch database is
 dropped at the end.
@@ -15,6 +16,7 @@ import argparse
 import asyncio
 import json
 import logging
+import random
 import signal
 import subprocess
 import sys
@@ -113,6 +115,9 @@ def one_kill(engine: Engine, url: str, tasks: int, task_seconds: float, fast_res
         wait_until(lambda: len(read(engine, held)) == tasks, 60, "the worker claims them all")
         rescuer = start_worker(url, tasks, fast_rescue=True)
         wait_until(lambda: registered(engine, rescuer), 60, "the rescuer registers")
+        # Land the kill at a random moment of the rescuer's maintenance cycle, as a real crash does: right
+        # after its start, every kill would fall at the same phase and measure that phase alone.
+        time.sleep(random.uniform(1.0, 1.0 + WorkerSettings().maintenance_interval))
         with engine.connect() as connection:
             killed_at = connection.scalar(select(func.statement_timestamp()))
         victim.send_signal(signal.SIGKILL)
@@ -155,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--tasks", type=int, default=8, help="tasks the killed worker holds")
     parser.add_argument("--task-seconds", type=float, default=5.0)
-    parser.add_argument("--kills", type=int, default=5, help="kills measured with the session lock")
+    parser.add_argument("--kills", type=int, default=10, help="kills measured with the session lock")
     parser.add_argument("--worker", metavar="URL", help=argparse.SUPPRESS)  # the child's own entry
     parser.add_argument("--lease-alone", action="store_true", help=argparse.SUPPRESS)
     arguments = parser.parse_args(argv)
