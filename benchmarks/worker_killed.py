@@ -4,10 +4,10 @@ A worker process claims ``--tasks`` tasks of ``--task-seconds`` each and is kill
 run; another worker process, started just before the kill with production settings (maintenance every
 second, polling every second), claims them again; the kill lands at a random moment of its maintenance
 cycle. The pickup delay of a task is the start of its second attempt minus the moment of the kill, both
-on the database's clock (the tasks of one kill are claimed together, so they share one delay). Measured twice, side by side: with
-the session lock (``fast_rescue``, the default; ``--kills`` times) and without it, when the lease alone
-gives the dead worker away (once: it costs the lease). Prints one JSON document; the scratch database is
-dropped at the end.
+on the database's clock (the tasks of one kill are claimed together, so they share one delay). Measured
+side by side: with the session lock (``fast_rescue``, the default; ``--kills`` times) and without it, when
+the lease alone gives the dead worker away (once: it costs the lease). Prints one JSON document; the
+scratch database is dropped at the end.
 """
 
 from __future__ import annotations
