@@ -77,9 +77,8 @@ class SessionLock(threading.Thread):
 
     @property
     def key(self) -> int | None:
-        """The key of the lock held now; None while none is."""
-        with self._guard:
-            return self._key if self.held.is_set() else None
+        """The key of the lock held now; None while none is. Read without waiting for a check in progress."""
+        return self._key
 
     def acquire(self, attempts: int = 10) -> None:
         """Take a lock under a fresh key (another if that one is taken); raise if the database is away."""
