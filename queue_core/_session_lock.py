@@ -40,6 +40,9 @@ log = logging.getLogger("queue_core._worker")
 # form keeps these locks apart from any single-bigint advisory lock an application takes.
 LOCK_CLASS = 0x71636F72
 CHECK_EVERY_SECONDS = 1.0
+# How the lock's connection shows in pg_stat_activity: by name, and by a check no other connection sends.
+APPLICATION_NAME = "queue_core session lock"
+CHECK = "SELECT 'queue_core session lock held'"
 # A server that vanishes without closing the socket is given up in about 5 + 2 x 3 = 11 s, on both sides,
 # which is less than the default lease; these are libpq's client settings and the server's own (set per
 # session). Over a Unix socket none apply, and none are needed.
@@ -125,6 +128,7 @@ class SessionLock(threading.Thread):
             keepalives_interval=2,
             keepalives_count=3,
             options=_SERVER_KEEPALIVES,
+            application_name=APPLICATION_NAME,
         )
         connection = psycopg.connect(conninfo, autocommit=True)
         row = connection.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, key)).fetchone()
@@ -142,7 +146,9 @@ class SessionLock(threading.Thread):
         return True
 
     def _still_held(self) -> bool:
-        """Wait up to a second for the server to speak (it only does to end the session), then ask it."""
+        """Wait up to a second for the server to speak (it only does to end the session), then ask it.
+
+        PostgreSQL cannot take a session lock from a live session, so a session that answers holds it."""
         with self._guard:
             connection = self._connection
         if connection is None:
@@ -152,7 +158,7 @@ class SessionLock(threading.Thread):
             with self._guard:
                 if self._connection is not connection:
                     return False  # released meanwhile
-                connection.execute("SELECT 1")
+                connection.execute(CHECK)
             return True
         except Exception as exc:
             with self._guard:
