@@ -5,21 +5,25 @@ production worker does. A SIGKILLed worker's session lock is free the moment its
 runs again within 3 s. A SIGSTOPped worker keeps its socket and its lock: its task waits for the lease
 (a shorter one in that test, to keep it quick). A worker whose lock connection is terminated counts as
 dead: its task runs again at once (on the rescuer, or on itself once it holds a new lock), and the fence
-refuses what its first attempt writes afterwards.
+refuses what its first attempt writes afterwards. A worker that holds no lock (``fast_rescue=False``, as
+behind a transaction-pooling PgBouncer) is never taken for dead by a worker that rescues by locks.
 """
 
 from __future__ import annotations
 
 import signal
+import threading
 import time
 import uuid
 
 import pytest
 from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
 
+from queue_core import RunningTask, TaskRegistry, TaskState, enqueue
 from queue_core._models import worker_table
 from queue_core._session_lock import LOCK_CLASS
-from tests.support.inprocess import wait_for
+from tests.support.inprocess import fast_settings, running_worker, wait_for, wait_for_state, wait_until_set
 from tests.support.lost_workers import (
     effect_rows,
     error_types,
@@ -151,3 +155,34 @@ def test_a_worker_whose_lock_connection_is_terminated_counts_as_dead_and_its_lat
         lambda: session_lock_key(engine, cut_off.worker_id) not in (None, first_key),
         what="the cut-off worker registers again under a new session lock",
     )
+
+
+def test_a_worker_without_a_session_lock_keeps_its_task_beside_workers_that_rescue_by_locks(
+    three_engines: list[Engine],
+) -> None:
+    registry = TaskRegistry()
+    started = threading.Event()
+    attempts: list[int] = []
+
+    @registry.task("count-pallets-slowly")
+    def count_pallets_slowly(task: RunningTask, _session: Session) -> None:
+        attempts.append(task.attempt)
+        started.set()
+        time.sleep(2.0)  # twenty of the rescuer's maintenance passes
+
+    lockless = fast_settings(concurrency=1, fast_rescue=False)
+    rescuer = fast_settings(concurrency=1, maintenance_interval=0.1)
+    lockless_engine, rescuer_engine, observer = three_engines
+
+    with running_worker(lockless_engine, registry, lockless) as lockless_worker:
+        with Session(observer) as session:
+            task_id = enqueue(session, "count-pallets-slowly")
+            session.commit()
+        wait_until_set(started, "the slow handler starting")
+        assert task_row(observer, task_id)["worker_id"] == lockless_worker.id
+        assert session_lock_key(observer, lockless_worker.id) is None
+        with running_worker(rescuer_engine, registry, rescuer):
+            wait_for_state(observer, task_id, TaskState.SUCCEEDED)
+
+    assert (task_row(observer, task_id)["attempts"], attempts) == (1, [1])
+    assert error_types(observer, task_id) == []
