@@ -105,6 +105,8 @@ class SessionLock(threading.Thread):
             if self.held.is_set() and self._still_held():
                 backoff = 0.1
                 continue
+            if self._stopping.is_set():  # released for the worker's shutdown: nothing to take back
+                break
             try:
                 key = new_lock_key()
                 if self._take(key):
@@ -131,16 +133,17 @@ class SessionLock(threading.Thread):
             application_name=APPLICATION_NAME,
         )
         connection = psycopg.connect(conninfo, autocommit=True)
-        row = connection.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, key)).fetchone()
-        if not (row and row[0]):
+        try:
+            row = connection.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, key)).fetchone()
+        except BaseException:
             connection.close()
-            return False
+            raise
         with self._guard:
-            if self._connection is not None:
-                self._connection.close()
-            if self._stopping.is_set():  # the worker stopped while this connected: hold nothing
+            if not (row and row[0]) or self._stopping.is_set():  # taken, or the worker stopped meanwhile
                 connection.close()
                 return False
+            if self._connection is not None:  # never expected: one lock at a time
+                self._connection.close()
             self._connection, self._key = connection, key
             self.held.set()
         return True
