@@ -61,6 +61,7 @@ bench: $(BENCH_STAMP) ## Measure queue_core beside other PostgreSQL queues, then
 	$(PYTHON) -m benchmarks.pruning
 	$(PYTHON) -m benchmarks.bulk_enqueue
 	$(PYTHON) -m benchmarks.one_ms_jobs
+	$(PYTHON) -m benchmarks.worker_killed
 	$(PYTHON) -m benchmarks.shop_end_to_end
 
 clean: ## Remove caches and build output (keeps .venv and var/)

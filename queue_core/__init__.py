@@ -16,9 +16,13 @@ real PostgreSQL (tests/integration/queue_core/):
    refuses to start while the handler holds a transaction), and records the answer through its session,
    fenced as above; no transaction, pooled connection or row lock waits on the other service.
 3. No stuck and no double-running tasks. A worker's heartbeat keeps its claimed tasks its own however long
-   a handler runs. A worker killed with SIGKILL, or cut off from the database, loses them after
-   ``lease_seconds``; they are claimed again with the attempt counted. A live worker's task is never
-   rescued.
+   a handler runs. On PostgreSQL a worker also holds a session advisory lock, which the database frees
+   when its process dies: a worker killed with SIGKILL loses its tasks within a maintenance pass (about a
+   second), not its lease. A worker frozen (SIGSTOP) or cut off from the database loses them after
+   ``lease_seconds`` (on SQLite, or with ``fast_rescue=False``, a killed one too). Either way they are
+   claimed again with the attempt counted. A live worker's task is never rescued; a worker whose lock
+   connection is lost counts as dead (its tasks run again, the fence keeps their effects once). The lock
+   needs a direct or session-pooled connection, not a transaction-pooling PgBouncer.
 4. Claims that scale. Batched claims with ``FOR UPDATE SKIP LOCKED`` through a partial index holding only
    claimable rows; no two workers ever claim the same task. Workers wake on LISTEN/NOTIFY and poll as a
    fallback; a lost LISTEN connection is re-established.

@@ -1,5 +1,8 @@
 """Keeping the queue healthy: rescue tasks of dead workers, expire overdue ones, prune finished ones.
 
+Two rules find a dead worker: its lease ran out (ADR 0002), or, on PostgreSQL, the session lock its row
+names is free (ADR 0012). Either hands its running tasks back with the attempt counted.
+
 Every worker runs these on a timer; they are idempotent, so it does not matter how many run at once.
 """
 
@@ -9,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Connection, case, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, case, delete, insert, select, text, tuple_, update
 
 from queue_core._clock import db_now
 from queue_core._models import error_table as errors
@@ -17,6 +20,7 @@ from queue_core._models import in_state
 from queue_core._models import task_table as tasks
 from queue_core._models import worker_table as workers
 from queue_core._references import OnPrune, TaskReference, still_needed
+from queue_core._session_lock import LOCK_CLASS
 from queue_core._states import FINISHED_STATES, TaskState
 
 WORKER_LOST = "queue_core.WorkerLost"
@@ -35,6 +39,53 @@ def rescue_abandoned(connection: Connection) -> list[uuid.UUID]:
         tasks.c.worker_id.is_(None) | tasks.c.worker_id.not_in(live_workers)
     )
     return hand_back(connection, abandoned, WORKER_LOST, "its worker stopped heartbeating")
+
+
+def rescue_unlocked(connection: Connection) -> list[uuid.UUID]:
+    """On PostgreSQL, hand back the running tasks of workers whose session lock is free; remove their rows.
+
+    A worker holds its lock from before its row names it until its process or session ends (ADR 0012), so
+    a lock this transaction can take belongs to a dead worker. It is taken with
+    ``pg_try_advisory_xact_lock`` and kept until this transaction ends: never waited for, and meanwhile
+    no worker can take it back, and a second rescuer fails to take it and leaves that worker to this one.
+    A row is removed only if it still names the free key, so a worker that took a new lock and wrote it
+    since is left alone. Tasks skipped here (rows locked) are rescued by the lease rule's next pass, which
+    takes any task whose worker row is gone.
+    """
+    if connection.dialect.name != "postgresql":
+        return []
+    named = connection.execute(
+        select(workers.c.id, workers.c.session_lock_key).where(workers.c.session_lock_key.is_not(None))
+    ).all()
+    if not named:
+        return []
+    free = set(
+        connection.execute(
+            text(
+                "SELECT key FROM unnest(CAST(:keys AS integer[])) AS key"
+                " WHERE pg_try_advisory_xact_lock(:cls, key)"
+            ),
+            {"keys": sorted({row.session_lock_key for row in named}), "cls": LOCK_CLASS},
+        ).scalars()
+    )
+    suspects = [(row.id, row.session_lock_key) for row in named if row.session_lock_key in free]
+    if not suspects:
+        return []
+    dead = (
+        connection.execute(
+            delete(workers)
+            .where(tuple_(workers.c.id, workers.c.session_lock_key).in_(suspects))
+            .returning(workers.c.id)
+        )
+        .scalars()
+        .all()
+    )
+    if not dead:
+        return []
+    abandoned = in_state(TaskState.RUNNING) & tasks.c.worker_id.in_(dead)
+    return hand_back(
+        connection, abandoned, WORKER_LOST, "its worker's session ended (its session lock was free)"
+    )
 
 
 def hand_back(

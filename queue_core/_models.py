@@ -146,7 +146,8 @@ class TaskError(QueueBase):
 
 
 class WorkerRecord(QueueBase):
-    """A worker process. While ``lease_expires_at`` is in the future, its claimed tasks are its own.
+    """A worker process. While ``lease_expires_at`` is in the future and, if it names one, its session lock
+    is held, its claimed tasks are its own.
 
     Each heartbeat moves ``lease_expires_at`` to now + that worker's own ``lease_seconds``, so workers with
     different leases can share a queue: a rescuer judges every worker by the lease it declared.
@@ -162,6 +163,9 @@ class WorkerRecord(QueueBase):
     started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     heartbeat_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     lease_expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    # The key of the session advisory lock the worker holds (``_session_lock.py``), written only while it
+    # holds it; NULL for a worker without one (SQLite, ``fast_rescue=False``): only its lease vouches for it.
+    session_lock_key: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class PeriodicTick(QueueBase):

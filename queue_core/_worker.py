@@ -8,15 +8,19 @@ Threads, all in one process:
   that row is what keeps the worker's tasks its own, however long a handler runs. It also delivers
   cancellation requests to running handlers, and releases any task the worker holds in the database but
   no longer in memory (after a commit that failed because the database went away);
-- the maintenance thread rescues tasks of workers that stopped heartbeating, expires overdue tasks,
-  enqueues periodic ticks and prunes old finished tasks.
+- on PostgreSQL, the session-lock thread holds the advisory lock that proves this worker alive to the
+  others, and takes a new one if its connection is lost (``_session_lock.py``, ADR 0012); while it holds
+  none, the worker neither claims nor heartbeats;
+- the maintenance thread rescues tasks of dead workers (lease run out, or session lock free), expires
+  overdue tasks, enqueues periodic ticks and prunes old finished tasks.
 
 The worker's own writes (claims, heartbeats, maintenance) go through a small engine of its own whose
 PostgreSQL connections commit without waiting for the disk (``_engine.bookkeeping_engine``); handlers' work
 and its completion commit on the application's engine, synchronously.
 
 SIGTERM (or ``stop()``) stops claiming, hands back buffered tasks that have not started, lets running
-handlers finish for up to ``shutdown_grace`` seconds, removes the worker's row and returns.
+handlers finish for up to ``shutdown_grace`` seconds, removes the worker's row, lets its session lock go
+and returns.
 """
 
 from __future__ import annotations
@@ -38,12 +42,19 @@ from sqlalchemy.exc import DBAPIError
 from queue_core._claims import ClaimedTask, claim, unclaim
 from queue_core._engine import bookkeeping_engine
 from queue_core._execution import TaskRunner
-from queue_core._heartbeat import Holdings, beat, register, unregister
+from queue_core._heartbeat import Holdings, beat, register, unregister, vouch_again
 from queue_core._listener import NotificationListener
-from queue_core._maintenance import expire_overdue, forget_dead_workers, prune, rescue_abandoned
+from queue_core._maintenance import (
+    expire_overdue,
+    forget_dead_workers,
+    prune,
+    rescue_abandoned,
+    rescue_unlocked,
+)
 from queue_core._models import task_table as tasks
 from queue_core._periodic import enqueue_due_ticks
 from queue_core._registry import TaskRegistry
+from queue_core._session_lock import SessionLock
 from queue_core._worker_settings import WorkerSettings, WorkerStats
 
 log = logging.getLogger(__name__)
@@ -84,6 +95,13 @@ class Worker:
         # Claims, heartbeats and maintenance: connections of their own that need not wait for the disk.
         self._bookkeeping = bookkeeping_engine(engine)
         self._runner = TaskRunner(engine, registry, self.id, self._cancel_flag, session_info)
+        # The proof of life PostgreSQL keeps; None where the lease alone vouches (SQLite, or turned off).
+        self._row_key: int | None = None  # the session lock key the worker's row names
+        self._session_lock = (
+            SessionLock(engine, self._background_stop, self._vouch_again)
+            if self.settings.fast_rescue and engine.dialect.name == "postgresql"
+            else None
+        )
         self._stats_lock = threading.Lock()
         for schedule in registry.schedules:
             if schedule.task not in registry:
@@ -96,7 +114,13 @@ class Worker:
     def run(self, *, until_idle: bool = False) -> None:
         """Work until ``stop()`` or SIGTERM/SIGINT; with ``until_idle``, also when nothing is left to do."""
         self._install_signal_handlers()
-        self._register()
+        if self._session_lock is not None:
+            self._session_lock.acquire()  # first: no rescuer ever sees a row without its lock
+        try:
+            self._register()
+        except BaseException:
+            self.close()
+            raise
         threads = self._start_threads()
         log.info(
             "worker %s started: queues=%s concurrency=%d", self.id, self.queues, self.settings.concurrency
@@ -108,7 +132,9 @@ class Worker:
             self._shut_down(threads)
 
     def close(self) -> None:
-        """Release the worker's own connections; ``run()`` does this when it returns."""
+        """Release the worker's own connections and its session lock; ``run()`` does this when it returns."""
+        if self._session_lock is not None:
+            self._session_lock.release()
         if self._bookkeeping is not self.engine:
             self._bookkeeping.dispose()
 
@@ -137,6 +163,8 @@ class Worker:
         threads.append(threading.Thread(target=self._maintenance_loop, name="queue-maintenance", daemon=True))
         if self.settings.listen and self.engine.dialect.name == "postgresql":
             threads.append(NotificationListener(self.engine, self.queues, self._wake.set, self._stopping))
+        if self._session_lock is not None:
+            threads.append(self._session_lock)
         for thread in threads:
             thread.start()
         return threads
@@ -155,7 +183,8 @@ class Worker:
             if thread not in runners:
                 thread.join(timeout=5.0)
         if still_running:
-            # Keep the worker row: its lease runs out and a rescue takes the tasks that never finished.
+            # Keep the worker row: once its session lock goes (in close) or its lease runs out, a rescue takes
+            # the tasks that never finished; a handler still finishing meets the fence.
             log.warning("shutdown grace ran out with %d handler(s) still running", len(still_running))
         else:
             self._unregister()
@@ -172,8 +201,10 @@ class Worker:
             in_flight = self._in_flight()
             # Refill once the buffer is half empty (fewer, larger claims than topping up one at a time).
             # Running tasks do not count against the buffer: counted, the buffer would only refill once
-            # runners sat idle, and each would then commit its task alone.
-            room = limit - in_flight if in_flight - self.settings.concurrency <= size // 2 else 0
+            # runners sat idle, and each would then commit its task alone. A worker that holds no session
+            # lock counts as dead, so whatever it claimed would be rescued: it claims nothing then.
+            buffered = in_flight - self.settings.concurrency
+            room = limit - in_flight if buffered <= size // 2 and self._vouching() else 0
             claimed = self._claim(room) if room > 0 else []
             if until_idle and not claimed and self._in_flight() == 0 and self._buffer.empty():
                 return
@@ -317,9 +348,24 @@ class Worker:
 
     # -- heartbeat -----------------------------------------------------------------------------------
 
+    def _vouching(self) -> bool:
+        """Whether this worker may claim and heartbeat: it holds the lock its row names, or needs none."""
+        return self._session_lock is None or self._session_lock.key == self._row_key
+
     def _register(self) -> None:
+        lock_key = self._session_lock.key if self._session_lock is not None else None
         with self._bookkeeping.begin() as connection:
-            register(connection, self.id, self.queues, self.settings)
+            register(connection, self.id, self.queues, self.settings, lock_key)
+        self._row_key = lock_key
+
+    def _vouch_again(self, lock_key: int) -> None:
+        """Called with a new session lock after the old one was lost: the worker counted as dead meanwhile."""
+        self._release_buffered()  # never started: handed back uncounted, unless a rescuer got there first
+        with self._bookkeeping.begin() as connection:
+            handed_back = vouch_again(connection, self.id, self.queues, self.settings, lock_key)
+        self._row_key = lock_key
+        if handed_back:
+            log.warning("handed back %d task(s) held while this worker had no session lock", len(handed_back))
 
     def _unregister(self) -> None:
         try:
@@ -336,9 +382,15 @@ class Worker:
                 log.warning("heartbeat failed: %s", str(exc).splitlines()[0] if str(exc) else repr(exc))
 
     def heartbeat(self) -> None:
-        """Prove this worker alive, pick up cancellation requests, hand back tasks it no longer holds."""
+        """Prove this worker alive, pick up cancellation requests, hand back tasks it no longer holds.
+
+        Without the session lock its row names, the worker skips the beat: it counts as dead until the
+        session-lock thread takes a new lock and names it (``_vouch_again``)."""
+        if not self._vouching():
+            log.warning("worker %s holds no session lock: not vouching for its tasks", self.id)
+            return
         with self._bookkeeping.begin() as connection:
-            requested = beat(connection, self.id, self.queues, self.settings, self._holdings)
+            requested = beat(connection, self.id, self.queues, self.settings, self._holdings, self._row_key)
         for task_id in requested:
             self._cancel_flag(task_id).set()
 
@@ -367,11 +419,16 @@ class Worker:
     def maintain(self) -> None:
         """One pass of rescue, expiry and periodic ticks."""
         with self._bookkeeping.begin() as connection:
+            unlocked = rescue_unlocked(connection)
+            if unlocked:
+                log.warning("rescued %d task(s) from workers whose session lock was free", len(unlocked))
             rescued = rescue_abandoned(connection)
             if rescued:
                 log.warning("rescued %d task(s) from workers whose lease ran out", len(rescued))
             expire_overdue(connection)
             forget_dead_workers(connection)
+        if unlocked or rescued:
+            self._wake.set()  # a hand-back sends no notification: claim what was just freed, without a poll
         if self.registry.schedules:
             # On the application's engine: a tick's enqueue must be as durable as any other.
             with self.engine.begin() as connection:

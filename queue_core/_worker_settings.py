@@ -23,6 +23,9 @@ class WorkerSettings:
     prune_every_seconds: float = 60.0
     shutdown_grace: float = 30.0
     listen: bool = True  # LISTEN/NOTIFY on PostgreSQL
+    # On PostgreSQL, hold a session advisory lock so that this worker's tasks are rescued within a maintenance
+    # pass of its death, not its lease (ADR 0012). Off where the connection is pooled per transaction.
+    fast_rescue: bool = True
 
     @property
     def buffer_size(self) -> int:

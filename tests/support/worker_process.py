@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--maintenance-interval", type=float, default=0.2)
     parser.add_argument("--shutdown-grace", type=float, default=15.0)
     parser.add_argument("--no-listen", action="store_true")
+    parser.add_argument("--no-fast-rescue", action="store_true", help="no session lock: the lease alone")
     args = parser.parse_args(argv)
     logging.basicConfig(
         stream=sys.stderr,
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         maintenance_interval=args.maintenance_interval,
         shutdown_grace=args.shutdown_grace,
         listen=not args.no_listen,
+        fast_rescue=not args.no_fast_rescue,
     )
     engine = create_engine_from_url(args.url)
     try:

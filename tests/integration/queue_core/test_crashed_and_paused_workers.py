@@ -1,24 +1,23 @@
 """Promise 3: no stuck and no double-running tasks, proved with real worker processes.
 
 A worker killed with SIGKILL, or paused with SIGSTOP past its lease, loses its task to another worker; the
-task's effect still lands exactly once. A worker that is alive keeps its task however long it runs, even
-when the other workers' leases are shorter than its own (that last test runs workers in threads, each with
-settings of its own). Worker processes here use a 2 s lease, so a rescue takes a few seconds.
+task's effect still lands exactly once. The killed worker here holds no session lock, so its lease alone
+gives it away (a lock gives it away sooner: test_dead_workers_found_by_their_session_lock.py). A worker
+that is alive keeps its task however long it runs, even when the other workers' leases are shorter than
+its own (that last test runs workers in threads, each with settings of its own). Worker processes here
+use a 2 s lease, so a rescue takes a few seconds.
 """
 
 from __future__ import annotations
 
 import signal
-import sqlite3
 import threading
 import time
-import uuid
 
-from sqlalchemy import Engine, make_url, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from queue_core import RunningTask, TaskRegistry, TaskState, enqueue, task_details
-from queue_core._models import worker_table
+from queue_core import RunningTask, TaskRegistry, TaskState, enqueue
 from tests.support.inprocess import (
     fast_settings,
     record_run,
@@ -27,87 +26,24 @@ from tests.support.inprocess import (
     wait_for_state,
     wait_until_set,
 )
-from tests.support.queue_handlers import effects, enqueue_committed, task_row
-from tests.support.worker_process import WorkerProcess, WorkerProcesses
+from tests.support.lost_workers import (
+    effect_rows,
+    error_types,
+    pause,
+    silence_before_rescue,
+    wait_until_finished,
+    wait_until_started_by,
+)
+from tests.support.queue_handlers import enqueue_committed, task_row
+from tests.support.worker_process import WorkerProcesses
 
 LEASE_SECONDS = 2.0
-
-
-def wait_until_started_by(engine: Engine, task_id: uuid.UUID, process: WorkerProcess) -> None:
-    """Wait until ``process`` is inside the task's handler (the handler reports progress on entry)."""
-    wait_for(
-        lambda: f"started by pid {process.pid} " in (task_row(engine, task_id)["progress_message"] or ""),
-        timeout=30,
-        what=f"worker process {process.pid} starts the handler",
-    )
-
-
-def wait_until_finished(engine: Engine, task_id: uuid.UUID, timeout: float = 40) -> dict[str, object]:
-    return wait_for(
-        lambda: (row := task_row(engine, task_id))["state"] == "succeeded" and row,
-        timeout=timeout,
-        what=f"task {task_id} succeeds",
-    )
-
-
-def effect_rows(engine: Engine, task_id: uuid.UUID) -> list[tuple[int, int]]:
-    """(pid, attempt) of every effect row of the task."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(effects.c.pid, effects.c.attempt).where(effects.c.task_id == task_id)
-        ).all()
-    return [(row.pid, row.attempt) for row in rows]
-
-
-def error_types(engine: Engine, task_id: uuid.UUID) -> list[tuple[int, str, uuid.UUID | None]]:
-    """(attempt, error type, worker ID) of every recorded error of the task."""
-    with engine.connect() as connection:
-        return [(e.attempt, e.error_type, e.worker_id) for e in task_details(connection, task_id).errors]
-
-
-def silence_before_rescue(engine: Engine, task_id: uuid.UUID, lost: WorkerProcess) -> float:
-    """Seconds between the lost worker's last heartbeat and the rescue, both by the database clock."""
-    with engine.connect() as connection:
-        [error] = task_details(connection, task_id).errors
-        last_beat = connection.execute(
-            select(worker_table.c.heartbeat_at).where(worker_table.c.id == lost.worker_id)
-        ).scalar_one()
-    return float((error.failed_at - last_beat).total_seconds())
-
-
-def pause(process: WorkerProcess, database_url: str) -> None:
-    """SIGSTOP the process at a moment it holds no SQLite write lock.
-
-    A SQLite database has one writer at a time: a writer paused inside a transaction stalls every other
-    process until it resumes, however the queue behaves. That is SQLite's model, not the lease under
-    test, so on SQLite the pause is retried until it lands outside a transaction.
-    """
-    url = make_url(database_url)
-    for _ in range(50):
-        process.send(signal.SIGSTOP)
-        if url.get_backend_name() != "sqlite" or _write_lock_is_free(str(url.database)):
-            return
-        process.send(signal.SIGCONT)
-        time.sleep(0.02)
-    raise AssertionError(f"could not pause worker process {process.pid} outside a transaction")
-
-
-def _write_lock_is_free(path: str) -> bool:
-    connection = sqlite3.connect(path, timeout=0.5, isolation_level=None)
-    try:
-        connection.execute("BEGIN IMMEDIATE")
-        connection.execute("ROLLBACK")
-        return True
-    except sqlite3.OperationalError:
-        return False
-    finally:
-        connection.close()
 
 
 def test_task_of_a_worker_killed_mid_handler_runs_again_once_after_its_lease(
     engine: Engine, workers: WorkerProcesses
 ) -> None:
-    [killed] = workers.start(lease=LEASE_SECONDS)
+    [killed] = workers.start(lease=LEASE_SECONDS, no_fast_rescue=True)
     task_id = enqueue_committed(engine, "test.record_slowly", {"seconds": 3})
     wait_until_started_by(engine, task_id, killed)
 

@@ -1,0 +1,174 @@
+"""A worker's proof of life that PostgreSQL keeps itself: a session advisory lock (ADR 0012).
+
+A worker holds ``pg_advisory_lock(LOCK_CLASS, key)`` on a connection of its own for as long as it lives,
+and writes ``key`` into its row only while it holds the lock. PostgreSQL releases the lock the moment
+the worker's process dies (the kernel closes its socket) or its backend is terminated, so a rescuer that
+can take the lock knows the worker is gone, without waiting for its lease. A frozen process (SIGSTOP)
+keeps its socket and so its lock: only its lease gives it away.
+
+The lock connection is watched once a second. When it is lost while the process lives, the worker
+counts as dead: it stops vouching (it neither claims nor heartbeats), a rescuer that finds the old lock
+free takes its tasks, and the fence keeps each task's effects exactly once. The thread then takes a new
+lock under a fresh key and calls ``on_new_lock(key)``, with which the worker hands back whatever it
+still held in the database and writes the new key into its row (registering again if a rescuer removed
+it): so a lost lock connection costs the tasks in hand, whoever notices first.
+
+The connection must reach PostgreSQL directly or through a session-pooling proxy: a transaction-pooling
+PgBouncer hands the server session to other clients between statements, so the lock would neither
+follow this worker nor die with it. ``WorkerSettings(fast_rescue=False)`` turns this off.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import select
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from queue_core._listener import conninfo_for
+
+if TYPE_CHECKING:
+    import psycopg
+
+log = logging.getLogger("queue_core._worker")
+
+# The first key of every worker's lock: "qcor" in ASCII, recognisable in pg_locks as its classid. The two-key
+# form keeps these locks apart from any single-bigint advisory lock an application takes.
+LOCK_CLASS = 0x71636F72
+CHECK_EVERY_SECONDS = 1.0
+# How the lock's connection shows in pg_stat_activity: by name, and by a check no other connection sends.
+APPLICATION_NAME = "queue_core session lock"
+CHECK = "SELECT 'queue_core session lock held'"
+# A server that vanishes without closing the socket is given up in about 5 + 2 x 3 = 11 s, on both sides,
+# which is less than the default lease; these are libpq's client settings and the server's own (set per
+# session). Over a Unix socket none apply, and none are needed.
+_SERVER_KEEPALIVES = "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"
+
+
+def new_lock_key() -> int:
+    """A random positive int4: pg_locks shows it as ``objid`` unchanged."""
+    return 1 + secrets.randbelow(2**31 - 1)
+
+
+class SessionLock(threading.Thread):
+    """Holds this worker's advisory lock and watches its connection until ``stopping`` is set.
+
+    ``acquire()`` takes the first lock before the worker registers; the thread then keeps it (taking a new
+    one after a loss) and ``release()`` lets it go after the worker has removed its row.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        stopping: threading.Event,
+        on_new_lock: Callable[[int], None],
+        max_backoff: float = 5.0,
+    ) -> None:
+        super().__init__(name="queue-session-lock", daemon=True)
+        self._conninfo = conninfo_for(engine)
+        self._stopping = stopping
+        self._on_new_lock = on_new_lock
+        self._max_backoff = max_backoff
+        self._guard = threading.Lock()  # the connection is the thread's, but release() closes it
+        self._connection: psycopg.Connection[tuple[object, ...]] | None = None
+        self._key: int | None = None
+        self.held = threading.Event()
+
+    @property
+    def key(self) -> int | None:
+        """The key of the lock held now; None while none is. Read without waiting for a check in progress."""
+        return self._key
+
+    def acquire(self, attempts: int = 10) -> None:
+        """Take a lock under a fresh key (another if that one is taken); raise if the database is away."""
+        for _ in range(attempts):
+            if self._take(new_lock_key()):
+                return
+        raise RuntimeError(f"no free session lock key after {attempts} attempts")
+
+    def release(self) -> None:
+        """Close the lock's connection: PostgreSQL lets the lock go, and rescuers see this worker gone."""
+        with self._guard:
+            self.held.clear()
+            self._key = None
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def run(self) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set():
+            if self.held.is_set() and self._still_held():
+                backoff = 0.1
+                continue
+            if self._stopping.is_set():  # released for the worker's shutdown: nothing to take back
+                break
+            try:
+                key = new_lock_key()
+                if self._take(key):
+                    self._on_new_lock(key)
+                    log.warning("took a new session lock: this worker vouches for its tasks again")
+                    continue
+            except Exception as exc:  # the database may be away: try again, the lease covers the gap
+                log.warning("could not take a session lock (%s); retrying in %.1fs", exc, backoff)
+                self.release()  # a lock its row does not name vouches for nothing
+            self._stopping.wait(backoff)
+            backoff = min(self._max_backoff, backoff * 2)
+
+    def _take(self, key: int) -> bool:
+        import psycopg  # imported here: only PostgreSQL workers hold a session lock; SQLite needs no psycopg
+
+        conninfo = psycopg.conninfo.make_conninfo(
+            self._conninfo,
+            connect_timeout=5,
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
+            options=_SERVER_KEEPALIVES,
+            application_name=APPLICATION_NAME,
+        )
+        connection = psycopg.connect(conninfo, autocommit=True)
+        try:
+            row = connection.execute("SELECT pg_try_advisory_lock(%s, %s)", (LOCK_CLASS, key)).fetchone()
+        except BaseException:
+            connection.close()
+            raise
+        with self._guard:
+            if not (row and row[0]) or self._stopping.is_set():  # taken, or the worker stopped meanwhile
+                connection.close()
+                return False
+            if self._connection is not None:  # never expected: one lock at a time
+                self._connection.close()
+            self._connection, self._key = connection, key
+            self.held.set()
+        return True
+
+    def _still_held(self) -> bool:
+        """Wait up to a second for the server to speak (it only does to end the session), then ask it.
+
+        PostgreSQL cannot take a session lock from a live session, so a session that answers holds it."""
+        with self._guard:
+            connection = self._connection
+        if connection is None:
+            return False
+        try:
+            select.select([connection.fileno()], [], [], CHECK_EVERY_SECONDS)
+            with self._guard:
+                if self._connection is not connection:
+                    return False  # released meanwhile
+                connection.execute(CHECK)
+            return True
+        except Exception as exc:
+            with self._guard:
+                if self._connection is not connection:
+                    return False  # released meanwhile: nothing was lost
+                self.held.clear()
+                self._connection, self._key = None, None
+            log.warning("lost the session lock's connection (%s): this worker counts as dead", exc)
+            connection.close()
+            return False
