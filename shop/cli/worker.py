@@ -85,7 +85,7 @@ class RegistryReference(click.ParamType):
     default=5,
     show_default=True,
     help="Database connections the tasks share, at most; the worker's own bookkeeping uses up to 3 "
-    "more, and LISTEN one.",
+    "more, and LISTEN and the session lock one each.",
 )
 @click.option(
     "--lease-seconds",
@@ -93,6 +93,14 @@ class RegistryReference(click.ParamType):
     default=30.0,
     show_default=True,
     help="Silence after which another worker takes this worker's tasks.",
+)
+@click.option(
+    "--fast-rescue/--no-fast-rescue",
+    default=True,
+    show_default=True,
+    help="Hold a session lock so that this worker's tasks run again within a second if it dies "
+    "(docs/adr/0012). Turn it off behind a connection pooler in transaction mode, which does not keep "
+    "session locks; the 30 s lease still applies.",
 )
 @click.option(
     "--prune-after-days",
@@ -107,6 +115,7 @@ def worker_command(
     concurrency: int,
     db_connections: int,
     lease_seconds: float,
+    fast_rescue: bool,
     prune_after_days: float | None,
     registry: TaskRegistry | None,
 ) -> None:
@@ -121,6 +130,7 @@ def worker_command(
         queues=queues,
         concurrency=concurrency,
         lease_seconds=lease_seconds,
+        fast_rescue=fast_rescue,
         prune_after_seconds=None if prune_after_days is None else prune_after_days * SECONDS_PER_DAY,
     )
     _log_to_stderr()
