@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from queue_core._listener import conninfo_for
 
@@ -84,9 +85,19 @@ class SessionLock(threading.Thread):
         return self._key
 
     def acquire(self, attempts: int = 10) -> None:
-        """Take a lock under a fresh key (another if that one is taken); raise if the database is away."""
+        """Take a lock under a fresh key (another if that one is taken); raise if the database is away.
+
+        The error is SQLAlchemy's ``OperationalError`` wrapping the driver's, as for every other database
+        error a worker raises, so a caller handles one kind.
+        """
+        import psycopg
+
         for _ in range(attempts):
-            if self._take(new_lock_key()):
+            try:
+                taken = self._take(new_lock_key())
+            except psycopg.Error as error:
+                raise OperationalError("SELECT pg_try_advisory_lock(...)", None, error) from error
+            if taken:
                 return
         raise RuntimeError(f"no free session lock key after {attempts} attempts")
 
