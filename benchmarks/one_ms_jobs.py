@@ -18,7 +18,7 @@ import json
 import threading
 import time
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, table
 from sqlalchemy.orm import Session
 
 from benchmarks.scratch import scratch_engine
@@ -28,10 +28,10 @@ from queue_core import (
     TaskSpec,
     Worker,
     WorkerSettings,
+    backlog,
     create_tables,
     enqueue_many,
 )
-from queue_core._models import task_table
 
 DATABASE = "bench_one_ms_jobs"
 QUEUED = 4_000
@@ -57,10 +57,7 @@ class Producer(threading.Thread):
 
     def top_up(self) -> None:
         with Session(self.engine) as session, session.begin():
-            pending = session.scalar(
-                select(func.count()).select_from(task_table).where(task_table.c.state == "pending")
-            )
-            missing = QUEUED - (pending or 0)
+            missing = QUEUED - backlog(session).due
             if missing > 0:
                 enqueue_many(session, [TaskSpec("bench.one_ms") for _ in range(missing)])
 
@@ -92,7 +89,7 @@ def jobs_per_second(engine: Engine, settings: WorkerSettings, seconds: float) ->
     producer.stopping.set()
     producer.join()
     with engine.begin() as connection:  # the next measurement starts from an empty table
-        connection.execute(task_table.delete())
+        connection.execute(delete(table("queue_tasks")))
     return {
         "jobs_per_second": round(done / elapsed),
         "tasks_per_commit_group": round(done / max(groups, 1), 1),

@@ -164,6 +164,7 @@ def run_scenario(
         "peak_connections": {
             "workers_together": peaks.workers_total,
             "by_worker": dict(sorted(peaks.by_worker.items())),
+            "session_locks": peaks.session_locks,
             "web_and_others": peaks.others,
             "samples": peaks.samples,
         },

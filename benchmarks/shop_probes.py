@@ -22,6 +22,8 @@ from benchmarks.shop_processes import WORKER_APPLICATION_PREFIX
 PROBE = "/* bench-probe */"
 FINAL_STATES = ("shipped", "rejected", "payment_failed", "cancelled")
 SAMPLE_SECONDS = 0.05
+# The application_name of a worker's session-lock connection (queue_core/_session_lock.py, ADR 0012).
+SESSION_LOCK_APPLICATION = "queue_core session lock"
 TOP_STATEMENTS = 8
 
 
@@ -128,8 +130,9 @@ class ShopDatabase:
 class ConnectionPeaks:
     """The most connections seen at once, sampled every ``SAMPLE_SECONDS``."""
 
-    workers_total: int = 0
-    by_worker: dict[str, int] = field(default_factory=dict)
+    workers_total: int = 0  # every worker's connections, their session locks included
+    by_worker: dict[str, int] = field(default_factory=dict)  # by application name: without the locks
+    session_locks: int = 0
     others: int = 0  # the web app's, mostly (and the probe's own one)
     samples: int = 0
 
@@ -161,10 +164,13 @@ class ConnectionSampler:
                 (self.database,),
             ).fetchall()
             workers = {name: int(count) for name, count in rows if name.startswith(WORKER_APPLICATION_PREFIX)}
-            others = sum(int(count) for name, count in rows if name not in workers)
+            # Each worker's session lock names itself, not the worker: counted with the workers' as a whole.
+            locks = sum(int(count) for name, count in rows if name == SESSION_LOCK_APPLICATION)
+            others = sum(int(count) for name, count in rows if name not in workers) - locks
             peaks = self.peaks
             peaks.samples += 1
-            peaks.workers_total = max(peaks.workers_total, sum(workers.values()))
+            peaks.workers_total = max(peaks.workers_total, sum(workers.values()) + locks)
+            peaks.session_locks = max(peaks.session_locks, locks)
             peaks.others = max(peaks.others, others)
             for name, count in workers.items():
                 peaks.by_worker[name] = max(peaks.by_worker.get(name, 0), count)
