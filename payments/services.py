@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 import queue_core
 from payments import events
 from payments.gateway_client import Captured, ChargeOutcome, RefundOutcome
-from payments.models import Payment, PaymentState
+from payments.models import VOIDABLE_STATES, Payment, PaymentState
 from queue_core import RetryPolicy, TaskDefinition
 
 CURRENCY = re.compile(r"[A-Z]{3}\Z")
@@ -168,6 +168,19 @@ def record_charge_outcome(session: Session, payment: Payment, outcome: ChargeOut
     else:
         payment.decline(outcome.reason)
         events.publish(session, _failed(payment))
+
+
+def settled_meanwhile(session: Session, payment: Payment, outcome: ChargeOutcome | None) -> None:
+    """The gateway answered for a payment that was settled another way meanwhile (by an operator).
+
+    The pointer goes. A capture for a payment that ended without one (failed or cancelled by hand) is
+    money the shop must not keep: its key is voided, which refunds it, unless a void is already under
+    way. A captured payment needs nothing: the same key, the same charge.
+    """
+    payment.processing_task_id = None
+    ended_without_capture = payment.payment_state in VOIDABLE_STATES and payment.refund_task_id is None
+    if isinstance(outcome, Captured) and ended_without_capture:
+        payment.start_void(REFUND.enqueue(session))
 
 
 def give_up(session: Session, payment: Payment, reason: str) -> None:

@@ -84,7 +84,7 @@ def charge_payment(task: RunningTask, session: Session) -> None:
         # Cancelled while the gateway answered: the payment's void gives back whatever this charge took.
         raise Cancelled(f"the payment of charge task {task.id} was cancelled while the gateway answered")
     if payment.payment_state is not PaymentState.PENDING:
-        payment.processing_task_id = None  # settled by an operator while the gateway answered
+        services.settled_meanwhile(session, payment, outcome)  # by an operator, while the gateway answered
     elif outcome is not None:
         services.record_charge_outcome(session, payment, outcome)
     else:

@@ -21,8 +21,9 @@ real PostgreSQL (tests/integration/queue_core/):
    second), not its lease. A worker frozen (SIGSTOP) or cut off from the database loses them after
    ``lease_seconds`` (on SQLite, or with ``fast_rescue=False``, a killed one too). Either way they are
    claimed again with the attempt counted. A live worker's task is never rescued; a worker whose lock
-   connection is lost counts as dead (its tasks run again, the fence keeps their effects once). The lock
-   needs a direct or session-pooled connection, not a transaction-pooling PgBouncer.
+   connection is lost counts as dead (it starts nothing more, its tasks run again, the fence keeps their
+   effects once). The lock needs a direct or session-pooled connection, not a transaction-pooling
+   PgBouncer (``fast_rescue=False`` there).
 4. Claims that scale. Batched claims with ``FOR UPDATE SKIP LOCKED`` through a partial index holding only
    claimable rows; no two workers ever claim the same task. Workers wake on LISTEN/NOTIFY and poll as a
    fallback; a lost LISTEN connection is re-established.

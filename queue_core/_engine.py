@@ -56,7 +56,7 @@ def _on_sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def bookkeeping_engine(engine: Engine, pool_size: int = 3) -> Engine:
+def bookkeeping_engine(engine: Engine, pool_size: int = 4) -> Engine:
     """A small engine for a worker's own writes (claims, heartbeats, maintenance) on the same database.
 
     On PostgreSQL its connections set ``synchronous_commit = off``: such a commit returns before its WAL
@@ -71,7 +71,9 @@ def bookkeeping_engine(engine: Engine, pool_size: int = 3) -> Engine:
         create_engine(
             engine.url,
             pool_size=pool_size,
-            max_overflow=0,  # three threads use it (claims, heartbeats, maintenance): one connection each
+            # Four threads use it, one connection each: claims, heartbeats, maintenance, and the session
+            # lock's thread registering the worker again after a lost lock.
+            max_overflow=0,
             pool_pre_ping=True,
             connect_args={"options": "-c synchronous_commit=off"},
         )

@@ -30,6 +30,10 @@ from queue_core._worker_settings import WorkerSettings
 log = logging.getLogger("queue_core._worker")
 
 
+class WorkerRowGone(Exception):  # noqa: N818 - reads as what happened
+    """A worker that vouches by a session lock found its row removed: it must take a new lock."""
+
+
 class Holdings(NamedTuple):
     """What the worker holds in memory at one moment."""
 
@@ -98,10 +102,12 @@ def beat(
         .values(heartbeat_at=db_now(), lease_expires_at=db_now(settings.lease_seconds))
     )
     if extended.rowcount == 0:
-        log.warning(
-            "worker %s was declared dead (silent too long, or its session lock was free); registering again",
-            worker_id,
-        )
+        if lock_key is not None:
+            # Removed by a rescuer that found its lock free, or whose lease ran out: either way the lock
+            # it names is suspect, and a row naming a lock this worker may not hold would let it claim
+            # tasks that the next rescue takes back, attempt counted. A new lock registers it again.
+            raise WorkerRowGone(f"worker {worker_id} has no row any more")
+        log.warning("worker %s was declared dead (silent too long); registering again", worker_id)
         register(connection, worker_id, queues, settings, lock_key)
     mine = (in_state(TaskState.RUNNING)) & (tasks.c.worker_id == worker_id)
     requested = connection.execute(select(tasks.c.id).where(mine, tasks.c.cancel_requested)).scalars().all()

@@ -62,8 +62,12 @@ def rescue_unlocked(connection: Connection) -> list[uuid.UUID]:
     free = set(
         connection.execute(
             text(
-                "SELECT key FROM unnest(CAST(:keys AS integer[])) AS key"
-                " WHERE pg_try_advisory_xact_lock(:cls, key)"
+                # CASE fixes the order: a key this session holds already (a pooler handed it a live
+                # worker's server session) is never tried, since an advisory lock is re-entrant.
+                "SELECT key FROM unnest(CAST(:keys AS integer[])) AS key WHERE CASE WHEN EXISTS ("
+                " SELECT FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+                " AND classid = CAST(:cls AS oid) AND objid = CAST(key AS oid) AND objsubid = 2"
+                ") THEN false ELSE pg_try_advisory_xact_lock(:cls, key) END"
             ),
             {"keys": sorted({row.session_lock_key for row in named}), "cls": LOCK_CLASS},
         ).scalars()

@@ -44,10 +44,16 @@ CHECK_EVERY_SECONDS = 1.0
 # How the lock's connection shows in pg_stat_activity: by name, and by a check no other connection sends.
 APPLICATION_NAME = "queue_core session lock"
 CHECK = "SELECT 'queue_core session lock held'"
-# A server that vanishes without closing the socket is given up in about 5 + 2 x 3 = 11 s, on both sides,
-# which is less than the default lease; these are libpq's client settings and the server's own (set per
-# session). Over a Unix socket none apply, and none are needed.
-_SERVER_KEEPALIVES = "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3"
+
+
+def _keepalives(lease_seconds: float) -> dict[str, int]:
+    """TCP settings under which a peer that vanishes without closing the socket is given up after about
+    ``lease_seconds``: the lease stays what decides for a machine that is gone or paused (ADR 0002), and
+    the lock only speeds up the case where the operating system closes the socket (a killed process, a
+    terminated backend). ``tcp_user_timeout`` bounds a check sent into a black hole the same way."""
+    idle = max(1, round(lease_seconds / 2))
+    interval = max(1, round(lease_seconds / 10))
+    return {"idle": idle, "interval": interval, "count": 5, "user_timeout_ms": round(lease_seconds * 1000)}
 
 
 def new_lock_key() -> int:
@@ -67,10 +73,13 @@ class SessionLock(threading.Thread):
         engine: Engine,
         stopping: threading.Event,
         on_new_lock: Callable[[int], None],
+        *,
+        lease_seconds: float,
         max_backoff: float = 5.0,
     ) -> None:
         super().__init__(name="queue-session-lock", daemon=True)
         self._conninfo = conninfo_for(engine)
+        self._keepalives = _keepalives(lease_seconds)
         self._stopping = stopping
         self._on_new_lock = on_new_lock
         self._max_backoff = max_backoff
@@ -100,6 +109,14 @@ class SessionLock(threading.Thread):
             if taken:
                 return
         raise RuntimeError(f"no free session lock key after {attempts} attempts")
+
+    def renew(self) -> None:
+        """Give up the lock held now, so that the thread takes a new one under a fresh key.
+
+        For a worker whose row is gone (a rescuer found its lock free, or its lease ran out): registering
+        again under the old key could name a lock this worker no longer holds. Until the new lock is
+        taken the worker does not vouch, and the new lock's ``on_new_lock`` registers it again."""
+        self.release()
 
     def release(self) -> None:
         """Close the lock's connection: PostgreSQL lets the lock go, and rescuers see this worker gone."""
@@ -133,14 +150,18 @@ class SessionLock(threading.Thread):
     def _take(self, key: int) -> bool:
         import psycopg  # imported here: only PostgreSQL workers hold a session lock; SQLite needs no psycopg
 
+        tcp = self._keepalives
         conninfo = psycopg.conninfo.make_conninfo(
             self._conninfo,
             connect_timeout=5,
             keepalives=1,
-            keepalives_idle=5,
-            keepalives_interval=2,
-            keepalives_count=3,
-            options=_SERVER_KEEPALIVES,
+            keepalives_idle=tcp["idle"],
+            keepalives_interval=tcp["interval"],
+            keepalives_count=tcp["count"],
+            tcp_user_timeout=tcp["user_timeout_ms"],
+            # The server's side of the same: it ends the session (and frees the lock) on the same terms.
+            options=f"-c tcp_keepalives_idle={tcp['idle']} -c tcp_keepalives_interval={tcp['interval']}"
+            f" -c tcp_keepalives_count={tcp['count']} -c tcp_user_timeout={tcp['user_timeout_ms']}",
             application_name=APPLICATION_NAME,
         )
         connection = psycopg.connect(conninfo, autocommit=True)

@@ -42,7 +42,7 @@ from sqlalchemy.exc import DBAPIError
 from queue_core._claims import ClaimedTask, claim, unclaim
 from queue_core._engine import bookkeeping_engine
 from queue_core._execution import TaskRunner
-from queue_core._heartbeat import Holdings, beat, register, unregister, vouch_again
+from queue_core._heartbeat import Holdings, WorkerRowGone, beat, register, unregister, vouch_again
 from queue_core._listener import NotificationListener
 from queue_core._maintenance import (
     expire_overdue,
@@ -98,7 +98,9 @@ class Worker:
         # The proof of life PostgreSQL keeps; None where the lease alone vouches (SQLite, or turned off).
         self._row_key: int | None = None  # the session lock key the worker's row names
         self._session_lock = (
-            SessionLock(engine, self._background_stop, self._vouch_again)
+            SessionLock(
+                engine, self._background_stop, self._vouch_again, lease_seconds=self.settings.lease_seconds
+            )
             if self.settings.fast_rescue and engine.dialect.name == "postgresql"
             else None
         )
@@ -195,16 +197,14 @@ class Worker:
 
     def _claim_loop(self, until_idle: bool) -> None:
         size = self.settings.buffer_size
-        # Tasks in hand: the ones running (one per runner at most) and the ones waiting in the buffer.
-        limit = size + self.settings.concurrency
         while not self._stopping.is_set():
-            in_flight = self._in_flight()
             # Refill once the buffer is half empty (fewer, larger claims than topping up one at a time).
-            # Running tasks do not count against the buffer: counted, the buffer would only refill once
-            # runners sat idle, and each would then commit its task alone. A worker that holds no session
-            # lock counts as dead, so whatever it claimed would be rescued: it claims nothing then.
-            buffered = in_flight - self.settings.concurrency
-            room = limit - in_flight if buffered <= size // 2 and self._vouching() else 0
+            # Only tasks waiting in the buffer count against it, not those in runners' open commit
+            # groups: counted, the buffer would only refill once runners sat idle, and each would then
+            # commit its task alone. A worker that holds no session lock counts as dead, so whatever it
+            # claimed would be rescued: it claims nothing then.
+            buffered = self._buffer.qsize()
+            room = size - buffered if buffered <= size // 2 and self._vouching() else 0
             claimed = self._claim(room) if room > 0 else []
             if until_idle and not claimed and self._in_flight() == 0 and self._buffer.empty():
                 return
@@ -262,6 +262,12 @@ class Worker:
             if self._stopping.is_set():
                 self._buffer.put(first)  # leave it for _release_buffered
                 return
+            if not self._vouching():
+                # Counted as dead: a rescuer may hand this task to another worker. Start nothing; the
+                # new session lock hands the buffer back (_vouch_again).
+                self._buffer.put(first)
+                self._background_stop.wait(0.1)
+                continue
             taken = [first]
             next_task: Callable[[], ClaimedTask | None] = functools.partial(self._next_buffered, taken)
             if self._commits_alone(first):
@@ -287,7 +293,7 @@ class Worker:
 
     def _next_buffered(self, taken: list[ClaimedTask]) -> ClaimedTask | None:
         """The next buffered task for the open commit group, noted in ``taken``; None if none is waiting."""
-        if self._stopping.is_set():
+        if self._stopping.is_set() or not self._vouching():
             return None
         try:
             task = self._buffer.get_nowait()
@@ -389,8 +395,16 @@ class Worker:
         if not self._vouching():
             log.warning("worker %s holds no session lock: not vouching for its tasks", self.id)
             return
-        with self._bookkeeping.begin() as connection:
-            requested = beat(connection, self.id, self.queues, self.settings, self._holdings, self._row_key)
+        try:
+            with self._bookkeeping.begin() as connection:
+                requested = beat(
+                    connection, self.id, self.queues, self.settings, self._holdings, self._row_key
+                )
+        except WorkerRowGone:
+            assert self._session_lock is not None  # beat() raises it only for a worker with a lock
+            log.warning("worker %s was declared dead: taking a new session lock to register again", self.id)
+            self._session_lock.renew()
+            return
         for task_id in requested:
             self._cancel_flag(task_id).set()
 

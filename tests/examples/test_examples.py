@@ -59,6 +59,11 @@ EXPECTED: dict[str, list[tuple[str, int]]] = {
         (r"^task succeeded after 4 attempt\(s\); synced: True$", 1),
     ],
     "periodic": [(r"^[2-9] ticks counted by two workers; the most any tick ran: 1 time\(s\)$", 1)],
+    "remote_call": [
+        (r"^cancelled the mail to grace@example.com while the provider was sending it: the row was free$", 1),
+        (r"^mail to ada@example.com: sent, provider id MSG-\d$", 1),
+        (r"^mail to grace@example.com: cancelled, provider id None$", 1),
+    ],
     "progress": [
         (r"^running: (25|50|75)% \(chunk [123] of 4\)$", -1),  # -1: at least once
         (r"^finished: succeeded$", 1),

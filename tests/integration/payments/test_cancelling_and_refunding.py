@@ -237,3 +237,26 @@ def test_a_captured_payment_is_announced_once_then_refunded_once(desk: PaymentsD
 def count_tasks(desk: PaymentsDesk) -> int:
     with Session(desk.engine) as session:
         return session.execute(select(func.count()).select_from(task_table)).scalar_one()
+
+
+@pytest.mark.postgres_only  # the worker runs in a thread beside the test's own writes
+def test_a_capture_answered_for_a_payment_failed_by_hand_meanwhile_is_voided_not_kept(
+    desk: PaymentsDesk,
+) -> None:
+    slow = HoldsTheLine(desk)
+    desk.client = slow
+    requested = desk.request()
+
+    with running_worker(desk.engine, desk.registry, session_info=desk.session_info()):
+        wait_until_set(slow.at_the_gateway, "the charge reaching the gateway")
+        with Session(desk.engine) as session, session.begin():  # an operator gives up on it by hand
+            session.get_one(Payment, requested.id).fail("given up by an operator")
+        slow.answer.set()  # the gateway captured: that money must go back
+        wait_for(
+            lambda: desk.payment(requested.id).gateway_refund_status == "refunded",
+            what="the void giving back the capture nobody wanted",
+        )
+
+    payment = desk.payment(requested.id)
+    assert (payment.payment_state, payment.processing_task_id) == (PaymentState.FAILED, None)
+    assert desk.gateway.statuses(requested.id) == ["refunded"]

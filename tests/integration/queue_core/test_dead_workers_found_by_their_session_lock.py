@@ -186,3 +186,50 @@ def test_a_worker_without_a_session_lock_keeps_its_task_beside_workers_that_resc
 
     assert (task_row(observer, task_id)["attempts"], attempts) == (1, [1])
     assert error_types(observer, task_id) == []
+
+
+def advisory_locks_on(engine: Engine, key: int) -> int:
+    with engine.connect() as connection:
+        count: int = connection.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND classid = CAST(:cls AS oid) AND objid = CAST(:key AS oid)"
+            ),
+            {"cls": LOCK_CLASS, "key": key},
+        )
+    return count
+
+
+def test_a_worker_whose_row_was_removed_registers_again_under_a_new_lock_and_its_next_task_runs_once(
+    engine: Engine,
+) -> None:
+    # What a rescuer leaves after finding a worker's lock free (or its lease run out): no row. Registering
+    # again under the old key could name a lock the worker no longer holds, so that every task it claimed
+    # would be taken back, attempt counted, by the next rescue.
+    registry = TaskRegistry()
+
+    @registry.task("stamp-crate")
+    def stamp_crate(task: RunningTask, _session: Session) -> None:
+        pass
+
+    with running_worker(engine, registry, fast_settings(concurrency=1)) as worker:
+        first_key = wait_for(lambda: session_lock_key(engine, worker.id), what="the worker registers")
+        with engine.begin() as connection:
+            connection.execute(worker_table.delete().where(worker_table.c.id == worker.id))
+
+        new_key = wait_for(
+            lambda: (
+                session_lock_key(engine, worker.id) not in (None, first_key)
+                and session_lock_key(engine, worker.id)
+            ),
+            what="the worker registers again under a new session lock",
+        )
+        assert advisory_locks_on(engine, first_key) == 0  # the old lock was given up, not named again
+        assert advisory_locks_on(engine, new_key) == 1
+        with Session(engine) as session:
+            task_id = enqueue(session, "stamp-crate")
+            session.commit()
+        wait_for_state(engine, task_id, TaskState.SUCCEEDED)
+
+    assert task_row(engine, task_id)["attempts"] == 1
+    assert error_types(engine, task_id) == []
