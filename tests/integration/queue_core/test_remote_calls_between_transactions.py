@@ -138,6 +138,7 @@ def test_while_the_call_runs_the_worker_holds_no_transaction(depot: Engine) -> N
     _crate_id, task_id = crate_with_task(depot, "book-pickup")
     with running_worker(depot, registry):
         wait_until_set(calling, "the handler calling the carrier")
+        checked_out = depot.pool.checkedout()  # the worker's handlers share this engine's pool
         with depot.connect() as connection:
             open_transactions = connection.scalar(
                 text(
@@ -145,7 +146,14 @@ def test_while_the_call_runs_the_worker_holds_no_transaction(depot: Engine) -> N
                     " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
                 )
             )
+            row_locks = connection.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                    " WHERE a.datname = current_database() AND l.pid <> pg_backend_pid()"
+                    " AND l.locktype IN ('tuple', 'transactionid')"
+                )
+            )
         answer.set()
         wait_for_states(depot, [task_id], TaskState.SUCCEEDED)
 
-    assert open_transactions == 0
+    assert (checked_out, open_transactions, row_locks) == (0, 0, 0)  # no connection, transaction or lock
