@@ -38,9 +38,10 @@ T = TypeVar("T")
 blp = Blueprint("orders", __name__, url_prefix="/api", description="orders")
 
 
+# Schemas are given as instances, built once: given a class, webargs builds a new schema on every request.
 @blp.post("/orders")
-@blp.arguments(PlaceOrderIn, example=PLACE_ORDER_EXAMPLE)
-@blp.arguments(IdempotencyKeyIn, location="headers")
+@blp.arguments(PlaceOrderIn(), example=PLACE_ORDER_EXAMPLE)
+@blp.arguments(IdempotencyKeyIn(), location="headers")
 @blp.response(202, PlacedOrderOut, description="Accepted: screening runs in the background.")
 @blp.alt_response(422, description="A field is invalid, a product is unknown, or the key was reused.")
 def place_order(body: dict[str, Any], headers: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -77,7 +78,7 @@ def place_order(body: dict[str, Any], headers: dict[str, Any]) -> tuple[dict[str
 
 
 @blp.get("/orders")
-@blp.arguments(OrderListIn, location="query", unknown=RAISE)
+@blp.arguments(OrderListIn(), location="query", unknown=RAISE)
 @blp.response(200, OrderPageOut)
 def list_orders(query: dict[str, Any]) -> dict[str, Any]:
     """Newest first. ``being_processed=true``: the orders pointing at a screening task right now."""

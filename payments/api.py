@@ -37,7 +37,7 @@ def get_order_payment(order_id: uuid.UUID) -> services.TrackedPayment:
 
 
 @blp.get("/payments")
-@blp.arguments(PaymentListQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+@blp.arguments(PaymentListQuerySchema(), location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, PaymentPageSchema)
 def list_payments(**query: Any) -> dict[str, Any]:
     """Payments, newest first; ``being_processed=true`` keeps those with a charge or refund task open."""

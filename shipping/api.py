@@ -23,7 +23,7 @@ blp = Blueprint("shipping", __name__, url_prefix="/api", description="shipping")
 
 @blp.get("/shipments")
 # unknown=RAISE: webargs drops unknown query parameters by default; a typo should be a 422, not ignored.
-@blp.arguments(ShipmentListQuerySchema, location="query", as_kwargs=True, unknown=RAISE)
+@blp.arguments(ShipmentListQuerySchema(), location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, ShipmentPageSchema)
 def list_shipments(**query: Any) -> dict[str, Any]:
     """Shipments, newest first, optionally in one state, each with its batch's task state."""
