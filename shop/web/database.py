@@ -38,7 +38,11 @@ class LazyEngine:
     def get(self) -> Engine:
         with self._lock:
             if self._engine is None:
-                self._engine = create_engine_from_url(self.url, pool_size=self.pool_size)
+                # A row lock held by a stalled transaction (a frozen worker) makes a request fail after
+                # its patience, as a collision does, instead of waiting as long as the stall lasts.
+                self._engine = create_engine_from_url(
+                    self.url, pool_size=self.pool_size, lock_timeout_seconds=request_session.PATIENCE_SECONDS
+                )
             return self._engine
 
     def dispose(self) -> None:

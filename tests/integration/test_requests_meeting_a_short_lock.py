@@ -2,8 +2,9 @@
 
 No transaction in the shop holds a row lock across a remote call, so the locks a request can meet last
 milliseconds (a handler recording a gateway's answer). ``request_session.transaction`` rolls a refused
-request back and runs it again; only a lock held past its patience is answered 409 with Retry-After.
-The lock here is held by the test itself, on the payment row a cancellation takes with NOWAIT.
+request back and runs it again; only a lock held past its patience is answered 409 with Retry-After. The
+locks here are held by the test itself: the payment row a cancellation takes with NOWAIT, and the order
+row it waits for (the web app's lock_timeout bounds that wait).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from orders.models import Order
 from orders.tasks import registry as screening
 from payments.models import Payment, PaymentState
 from request_session import PATIENCE_SECONDS
@@ -63,6 +65,26 @@ def payment_locked_for(engine: Engine, order_id: uuid.UUID, seconds: float) -> I
         holder.join()
 
 
+@contextmanager
+def order_locked_for(engine: Engine, order_id: uuid.UUID, seconds: float) -> Iterator[None]:
+    """Hold the order's row lock for ``seconds``, as a stalled transaction (a frozen worker) would."""
+    locked = threading.Event()
+
+    def hold() -> None:
+        with Session(engine) as session, session.begin():
+            session.get_one(Order, order_id, with_for_update=True)
+            locked.set()
+            time.sleep(seconds)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10), "the test could not lock the order"
+        yield
+    finally:
+        holder.join()
+
+
 def payment_state(engine: Engine, order_id: uuid.UUID) -> PaymentState:
     with Session(engine) as session:
         return session.scalars(select(Payment).where(Payment.order_id == order_id)).one().payment_state
@@ -101,3 +123,21 @@ def test_a_lock_held_past_the_patience_is_answered_409_asking_to_retry_and_chang
     assert payment_state(engine_of(app), order_id) is PaymentState.PENDING
     # Sent again once the lock is gone, it is answered.
     assert client.post(f"/api/orders/{order_id}/cancel").status_code == 200
+
+
+def test_a_request_waiting_on_a_lock_that_stays_held_is_answered_after_its_patience_not_when_it_goes(
+    app: Flask, client: FlaskClient
+) -> None:
+    # The cancellation waits for the order's row lock (it is the first lock it takes); the web app's
+    # lock_timeout ends that wait, and the refusal is answered like any collision that outlasts the patience.
+    order_id = order_awaiting_its_charge(app, client)
+
+    with order_locked_for(engine_of(app), order_id, seconds=PATIENCE_SECONDS * 3):
+        started = time.monotonic()
+        response = client.post(f"/api/orders/{order_id}/cancel")
+        waited = time.monotonic() - started
+
+    assert response.status_code == 409
+    assert response.headers["Retry-After"] == "1"
+    assert PATIENCE_SECONDS <= waited < PATIENCE_SECONDS * 2.5
+    assert client.get(f"/api/orders/{order_id}").get_json()["state"] == "awaiting_payment"
