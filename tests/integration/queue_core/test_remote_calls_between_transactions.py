@@ -10,6 +10,7 @@ import uuid
 import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import QueuePool
 
 from queue_core import RunningTask, TaskRegistry, TaskState, enqueue
 from queue_core._models import error_table
@@ -138,7 +139,9 @@ def test_while_the_call_runs_the_worker_holds_no_transaction(depot: Engine) -> N
     _crate_id, task_id = crate_with_task(depot, "book-pickup")
     with running_worker(depot, registry):
         wait_until_set(calling, "the handler calling the carrier")
-        checked_out = depot.pool.checkedout()  # the worker's handlers share this engine's pool
+        pool = depot.pool
+        assert isinstance(pool, QueuePool)
+        checked_out = pool.checkedout()  # the worker's handlers share this engine's pool
         with depot.connect() as connection:
             open_transactions = connection.scalar(
                 text(
