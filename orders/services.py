@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 import queue_core
 from orders import events, screening, stock
@@ -197,11 +197,14 @@ def mark_shipped(session: Session, order_id: uuid.UUID) -> Order:
 
 
 def destination_of(session: Session, order_id: uuid.UUID) -> str:
-    """The country the order ships to (what shipping needs to know, and no more)."""
-    country = session.scalar(select(Order.shipping_country).where(Order.id == order_id))
-    if country is None:
+    """The country the order ships to (what shipping needs to know, and no more).
+
+    Read from the session's copy when the transaction has the order loaded already (marking it paid did),
+    so the reaction that creates its shipment costs no query."""
+    order = session.get(Order, order_id, options=[lazyload(Order.lines)])
+    if order is None:
         raise OrderNotFound(f"no order {order_id}")
-    return country
+    return order.shipping_country
 
 
 def get_order(session: Session, order_id: uuid.UUID) -> Order:
@@ -283,7 +286,10 @@ def with_task_states(session: Session, orders: Sequence[Order]) -> list[TrackedO
 
 
 def _locked(session: Session, order_id: uuid.UUID) -> Order:
-    order = session.get(Order, order_id, with_for_update=True, populate_existing=True)
+    # Lines load only if used (a reservation or release does): marking paid or shipped needs none.
+    order = session.get(
+        Order, order_id, with_for_update=True, populate_existing=True, options=[lazyload(Order.lines)]
+    )
     if order is None:
         raise OrderNotFound(f"no order {order_id}")
     return order

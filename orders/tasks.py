@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, lazyload
 
 from orders import fraud, screening, services, stock
 from orders.models import Order, OrderState
@@ -35,7 +35,9 @@ STOCK_STEP = "stock reservation"
 
 def _order_pointing_at(session: Session, column: InstrumentedAttribute[Any], task: RunningTask) -> Order:
     """The order whose ``column`` holds this task's ID, locked; ``Discard`` if there is none."""
-    order = session.scalars(select(Order).where(column == task.id).with_for_update()).one_or_none()
+    # Lines load only if used: the stock reservation does, fraud screening does not.
+    locked = select(Order).where(column == task.id).with_for_update().options(lazyload(Order.lines))
+    order = session.scalars(locked).one_or_none()
     if order is None:
         raise Discard(f"no order points at task {task.id} any more (deleted, cancelled or rejected)")
     return order

@@ -53,13 +53,11 @@ def request_payment(session: Session, *, order_id: uuid.UUID, amount_cents: int,
         raise ValueError(f"a payment needs a positive amount, not {amount_cents} cents")
     if not CURRENCY.match(currency):
         raise ValueError(f"not an ISO 4217 currency code: {currency!r}")
-    existing = payment_for_order(session, order_id)
-    if existing is not None:
-        return existing
     payment = Payment.for_order(order_id, amount_cents, currency)
     try:
-        # A savepoint: if another transaction created this order's payment meanwhile, the UNIQUE order_id
-        # refuses ours, and our payment and its task vanish together.
+        # Insert first, in a savepoint: if this order has a payment already (an earlier call, or another
+        # transaction's just now), the UNIQUE order_id refuses ours, and our payment and its task vanish
+        # together. No lookup beforehand: the first call, by far the common one, costs no extra query.
         with session.begin_nested():
             payment.processing_task_id = CHARGE.enqueue(session)
             session.add(payment)

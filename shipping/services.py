@@ -56,13 +56,11 @@ def create_shipment(session: Session, *, order_id: uuid.UUID, destination_countr
     ``order_id`` is UNIQUE, so two concurrent calls cannot both create one: the loser's INSERT fails
     inside a savepoint, and it returns the winner's row instead.
     """
-    existing = shipment_for_order(session, order_id)
-    if existing is not None:
-        return existing
     shipment = Shipment.for_order(order_id, destination_country)
     try:
-        # A savepoint: if another transaction created this order's shipment meanwhile, the UNIQUE order_id
-        # refuses ours. (Its pointer stays empty until a dispatch puts it in a batch.)
+        # Insert first, in a savepoint: if this order has a shipment already (an earlier call, or another
+        # transaction's just now), the UNIQUE order_id refuses ours and the existing one is returned; no
+        # lookup beforehand for the common first call. (Its pointer stays empty until a dispatch batches it.)
         with session.begin_nested():
             session.add(shipment)
             session.flush()
