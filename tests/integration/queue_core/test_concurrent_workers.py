@@ -65,8 +65,9 @@ def assert_each_task_ran_exactly_once(engine: Engine, tasks_count: int, processe
     assert pids == processes  # every process took part: the claims really did compete
 
 
-# PostgreSQL: four processes on 5,000 tasks. SQLite takes one writer at a time, so fewer of both.
-WORKLOAD = {"postgresql": (4, 5000), "sqlite": (2, 500)}
+# PostgreSQL: four processes on 5,000 tasks. SQLite takes one writer at a time, so fewer of both; enough
+# tasks (over a second of work) that the second process joins in even on a busy machine.
+WORKLOAD = {"postgresql": (4, 5000), "sqlite": (2, 1500)}
 
 
 def test_concurrent_worker_processes_run_every_task_exactly_once(
