@@ -64,10 +64,13 @@ def screen_for_fraud(task: RunningTask, session: Session) -> None:
 def reserve_stock(task: RunningTask, session: Session) -> None:
     """Reserve every unit of the order's current lines, or none and reject it as out of stock."""
     order = _order_pointing_at(session, Order.stock_reservation_task_id, task)
-    order.stock_reservation_task_id = None
     if order.order_state is not OrderState.SCREENING:
+        order.stock_reservation_task_id = None
         return
+    # Reserve before changing the order: its changes then reach the database in one UPDATE, not one
+    # flushed before the reservation's savepoint and another after it.
     short_sku = stock.reserve(session, order)
+    order.stock_reservation_task_id = None
     if short_sku is not None:
         screening.reject(session, order, f"out of stock: {short_sku}")
         return

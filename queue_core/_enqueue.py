@@ -96,8 +96,8 @@ def enqueue(
 def enqueue_many(session: Session | Connection, specs: Iterable[TaskSpec]) -> list[uuid.UUID]:
     """Add many tasks in the caller's transaction; returns their IDs.
 
-    On PostgreSQL one INSERT for all rows, its columns sent as arrays (``INSERT_TASK_ARRAYS``); on
-    SQLite one prepared INSERT run for each row.
+    On PostgreSQL one statement for all rows, their columns sent as arrays, which also notifies the queues
+    they are due in (``INSERT_TASK_ARRAYS_AND_NOTIFY``); on SQLite one prepared INSERT run for each row.
     """
     specs = list(specs)
     if not specs:
@@ -111,11 +111,11 @@ def enqueue_many(session: Session | Connection, specs: Iterable[TaskSpec]) -> li
         session.execute(INSERT_TASKS, rows)
     elif len(rows) == 1 and due_queues:
         session.execute(INSERT_AND_NOTIFY, rows[0])  # one round trip instead of two: the common case
-    else:
-        if bound.driver == "psycopg":
-            session.execute(INSERT_TASK_ARRAYS, _as_arrays(rows))
-        else:  # another PostgreSQL driver: the same rows, one INSERT each
-            session.execute(INSERT_TASKS, rows)
+    elif bound.driver == "psycopg":
+        # The rows and the notifications of the queues they are due in, in one round trip.
+        session.execute(INSERT_TASK_ARRAYS_AND_NOTIFY, _as_arrays(rows))
+    else:  # another PostgreSQL driver: the same rows, one INSERT each
+        session.execute(INSERT_TASKS, rows)
         for queue_name in due_queues:
             session.execute(NOTIFY, {"queue": queue_name})
     return [spec.id for spec in specs]
@@ -142,19 +142,26 @@ INSERT_AND_NOTIFY = select(func.pg_notify(literal(NOTIFY_CHANNEL), _INSERTED.c.q
 
 # PostgreSQL, many rows: one statement whatever their number, each column sent as one array and unnested
 # into rows on the server, instead of one INSERT per row (even pipelined, each is parsed and executed).
-INSERT_TASK_ARRAYS = text(
-    """
-    INSERT INTO queue_tasks (id, name, queue, state, priority, args, attempts, max_attempts,
-                             cancel_requested, parent_id, root_id, created_at, run_at, expires_at)
-    SELECT row.id, row.name, row.queue, 'pending', row.priority, row.args, 0, row.max_attempts,
-           false, row.parent_id, row.root_id, statement_timestamp(),
-           coalesce(row.at, statement_timestamp() + make_interval(secs => row.delay)),
-           statement_timestamp() + make_interval(secs => row.expires_in)
-    FROM unnest(CAST(:id AS uuid[]), CAST(:name AS text[]), CAST(:queue AS text[]),
-                CAST(:priority AS smallint[]), CAST(:args AS jsonb[]), CAST(:max_attempts AS integer[]),
-                CAST(:parent_id AS uuid[]), CAST(:root_id AS uuid[]), CAST(:at AS timestamptz[]),
-                CAST(:delay AS float8[]), CAST(:expires_in AS float8[]))
-         AS row(id, name, queue, priority, args, max_attempts, parent_id, root_id, at, delay, expires_in)
+# The NOTIFY rides along as a data-modifying CTE's reader: one per queue that got a task due now (the
+# listener wakes the workers of that queue; tasks due later are found by polling).
+INSERT_TASK_ARRAYS_AND_NOTIFY = text(
+    f"""
+    WITH inserted AS (
+        INSERT INTO queue_tasks (id, name, queue, state, priority, args, attempts, max_attempts,
+                                 cancel_requested, parent_id, root_id, created_at, run_at, expires_at)
+        SELECT row.id, row.name, row.queue, 'pending', row.priority, row.args, 0, row.max_attempts,
+               false, row.parent_id, row.root_id, statement_timestamp(),
+               coalesce(row.at, statement_timestamp() + make_interval(secs => row.delay)),
+               statement_timestamp() + make_interval(secs => row.expires_in)
+        FROM unnest(CAST(:id AS uuid[]), CAST(:name AS text[]), CAST(:queue AS text[]),
+                    CAST(:priority AS smallint[]), CAST(:args AS jsonb[]), CAST(:max_attempts AS integer[]),
+                    CAST(:parent_id AS uuid[]), CAST(:root_id AS uuid[]), CAST(:at AS timestamptz[]),
+                    CAST(:delay AS float8[]), CAST(:expires_in AS float8[]))
+             AS row(id, name, queue, priority, args, max_attempts, parent_id, root_id, at, delay, expires_in)
+        RETURNING queue, run_at <= statement_timestamp() AS due
+    )
+    SELECT pg_notify('{NOTIFY_CHANNEL}', queue)
+    FROM (SELECT DISTINCT queue FROM inserted WHERE due) AS due_now
     """
 )
 _ARRAY_COLUMNS = (
@@ -164,7 +171,7 @@ _ARRAY_COLUMNS = (
 
 
 def _as_arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """The rows as one list per column, for ``INSERT_TASK_ARRAYS``; ``args`` as JSON documents."""
+    """The rows as one list per column, for ``INSERT_TASK_ARRAYS_AND_NOTIFY``; ``args`` as JSON documents."""
     from psycopg.types.json import Jsonb  # here: psycopg is needed only on PostgreSQL
 
     arrays = {column: [row[column] for row in rows] for column in _ARRAY_COLUMNS}

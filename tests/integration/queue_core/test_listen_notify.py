@@ -8,9 +8,12 @@ from __future__ import annotations
 import time
 import uuid
 
+import psycopg
 import pytest
 from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy.orm import Session
 
+from queue_core import TaskSpec, enqueue_many
 from tests.support.inprocess import wait_for
 from tests.support.queue_handlers import effects, enqueue_committed
 from tests.support.worker_process import WorkerProcesses
@@ -87,3 +90,26 @@ def test_worker_listens_again_after_its_listening_connection_is_killed(
 
     assert pickup_seconds(engine, committed_at, task_id) < PROMPT
     assert "LISTEN connection lost" in worker.log_text()
+
+
+def test_enqueue_many_notifies_each_queue_with_a_task_due_now_once_at_commit(
+    engine: Engine, database_url: str
+) -> None:
+    listener = psycopg.connect(database_url.replace("postgresql+psycopg", "postgresql"), autocommit=True)
+    with listener:
+        listener.execute("LISTEN queue_core_tasks")
+        with Session(engine) as session:
+            enqueue_many(
+                session,
+                [
+                    TaskSpec("fold-napkins", queue="linen"),
+                    TaskSpec("fold-towels", queue="linen"),
+                    TaskSpec("polish-spoons", queue="silver"),
+                    TaskSpec("count-forks", queue="cutlery", delay=3600),  # due later: polling finds it
+                ],
+            )
+            assert list(listener.notifies(timeout=0.2)) == []  # nothing before the commit
+            session.commit()
+        heard = sorted(notify.payload for notify in listener.notifies(timeout=0.5))
+
+    assert heard == ["linen", "silver"]
