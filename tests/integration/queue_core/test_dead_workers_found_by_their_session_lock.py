@@ -20,7 +20,9 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from queue_core import RunningTask, TaskRegistry, TaskState, enqueue
+from queue_core import RunningTask, TaskRegistry, TaskState, WorkerSettings, enqueue
+from queue_core._heartbeat import register
+from queue_core._maintenance import rescue_unlocked
 from queue_core._models import worker_table
 from queue_core._session_lock import LOCK_CLASS
 from tests.support.inprocess import fast_settings, running_worker, wait_for, wait_for_state, wait_until_set
@@ -233,3 +235,24 @@ def test_a_worker_whose_row_was_removed_registers_again_under_a_new_lock_and_its
 
     assert task_row(engine, task_id)["attempts"] == 1
     assert error_types(engine, task_id) == []
+
+
+def test_a_rescuer_never_takes_a_lock_its_own_session_holds_for_a_free_one(engine: Engine) -> None:
+    # Behind a pooler, a rescuer's statements may run on the very server session that holds a live
+    # worker's lock; advisory locks are re-entrant, so a plain try would succeed there.
+    worker_id, key = uuid.uuid4(), 424_242
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:cls, :key)"), {"cls": LOCK_CLASS, "key": key})
+        holder.commit()
+        register(holder, worker_id, ["default"], WorkerSettings(), key)
+        holder.commit()
+
+        with holder.begin():  # the session that holds the lock, rescuing
+            assert rescue_unlocked(holder) == []
+        assert session_lock_key(engine, worker_id) == key  # still registered: it was not taken for dead
+
+        holder.execute(text("SELECT pg_advisory_unlock(:cls, :key)"), {"cls": LOCK_CLASS, "key": key})
+        holder.commit()
+        with engine.begin() as rescuer:  # once the lock is free, any rescuer finds the worker dead
+            rescue_unlocked(rescuer)
+    assert session_lock_key(engine, worker_id) is None
