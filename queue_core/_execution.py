@@ -19,6 +19,7 @@ idle worker commits each task at once and a busy one shares each commit among ma
 
 A handler that ran no SQL has nothing to roll back, so it needs no SAVEPOINT (SQLAlchemy opens one
 lazily, at the first statement); its completion joins one UPDATE for all such tasks at the end of the group.
+A task declared ``commits_alone`` gets a transaction of its own and runs in it without a SAVEPOINT.
 
 The completion UPDATE is the fence. It names the lease token from the claim; if the task was rescued and
 claimed by another worker meanwhile, it matches no row, the savepoint rolls back, and this worker's late
@@ -132,11 +133,10 @@ class TaskRunner:
                 _watch_session(session)
                 task: ClaimedTask | None = first
                 if self._commits_alone(first):
-                    # Its transaction holds nothing else: no savepoint needed to undo it alone.
-                    outcomes.append((first, self._run_alone(session, first)))
+                    outcomes.append((first, self._run_one(session, first, alone=True)))
                     task = None
                 while task is not None:
-                    outcome = self._run_in_savepoint(session, task)
+                    outcome = self._run_one(session, task, alone=False)
                     if outcome is _WROTE_NOTHING:
                         wrote_nothing.append(task)
                     else:
@@ -188,45 +188,6 @@ class TaskRunner:
     def _commits_alone(self, task: ClaimedTask) -> bool:
         return self.registry.get(task.name).options.commits_alone
 
-    def _run_alone(self, session: Session, task: ClaimedTask) -> str:
-        """Run a ``commits_alone`` task in the session's own transaction: two round trips fewer than a
-        savepoint (SAVEPOINT, RELEASE), and a failure rolls the whole transaction back instead."""
-        running = self._running_task(session, task)
-        session.expire_all()
-        lineage = current_lineage.set(Lineage(parent_id=task.id, root_id=task.root_id or task.id))
-        transaction = session.begin()  # begun lazily: no connection until the handler's first statement
-        session.info[IN_HANDLER] = True
-        try:
-            running.raise_if_cancel_requested()
-            self.registry.get(task.name).handler(running, session)
-            session.info[IN_HANDLER] = False
-            if not transaction.is_active:
-                raise HandlerBrokeTransactionError(
-                    f"task {task.id} ({task.name}): the handler rolled back or closed its session"
-                )
-            session.flush()
-            if not self._fenced(session, SUCCEED, task):
-                session.rollback()
-                log.warning("task %s (%s) lost its lease; its writes were rolled back", task.id, task.name)
-                return Outcome.LEASE_LOST
-            return Outcome.SUCCEEDED
-        except HandlerBrokeTransactionError:
-            raise
-        except Discard as exc:
-            session.rollback()
-            return self._end(session, task, TaskState.DISCARDED, Outcome.DISCARDED, exc)
-        except Cancelled:
-            session.rollback()
-            return self._end(session, task, TaskState.CANCELLED, Outcome.CANCELLED, None)
-        except BaseException as exc:
-            if _connection_lost(exc) and _session_connection_lost(session):
-                raise
-            session.rollback()
-            return self._fail(session, task, exc)
-        finally:
-            session.info[IN_HANDLER] = False
-            current_lineage.reset(lineage)
-
     def _running_task(self, session: Session, task: ClaimedTask) -> RunningTask:
         running = RunningTask(
             id=task.id,
@@ -247,38 +208,47 @@ class TaskRunner:
             running._cancel.set()
         return running
 
-    def _run_in_savepoint(self, session: Session, task: ClaimedTask) -> str:
+    def _run_one(self, session: Session, task: ClaimedTask, *, alone: bool) -> str:
+        """Run one task's handler and complete it, fenced; returns its outcome.
+
+        In a commit group the task runs inside a SAVEPOINT, so that its failure undoes its writes alone.
+        A ``commits_alone`` task runs in the transaction itself (two round trips fewer, and nothing else
+        to keep), and a failure rolls the whole transaction back before it is recorded.
+        """
         definition = self.registry.get(task.name)
         running = self._running_task(session, task)
         session.expire_all()  # the handler reads its object fresh, never from an earlier task's load
         lineage = current_lineage.set(Lineage(parent_id=task.id, root_id=task.root_id or task.id))
-        savepoint = session.begin_nested()
+        # Either way begun lazily: no SQL, and for a task alone no connection, until the handler's first
+        # statement.
+        transaction = session.begin() if alone else session.begin_nested()
         session.info[IN_HANDLER] = True
         try:
             running.raise_if_cancel_requested()
             definition.handler(running, session)
             session.info[IN_HANDLER] = False
-            if not savepoint.is_active:
+            if not transaction.is_active:
                 raise HandlerBrokeTransactionError(
                     f"task {task.id} ({task.name}): the handler rolled back or closed its session"
                 )
             session.flush()
-            if savepoint not in session.info[BEGUN]:
-                savepoint.commit()  # never began: no SQL was sent, there is nothing to release
+            if not alone and transaction not in session.info[BEGUN]:
+                transaction.commit()  # never began: no SQL was sent, there is nothing to release
                 return _WROTE_NOTHING
             if not self._fenced(session, SUCCEED, task):
-                savepoint.rollback()
+                transaction.rollback()
                 log.warning("task %s (%s) lost its lease; its writes were rolled back", task.id, task.name)
                 return Outcome.LEASE_LOST
-            savepoint.commit()
+            if not alone:
+                transaction.commit()  # RELEASE SAVEPOINT; the group's transaction commits later
             return Outcome.SUCCEEDED
         except HandlerBrokeTransactionError:
-            raise  # the whole group's transaction is gone: run_group runs each task alone
+            raise  # the group's transaction is gone: run_group runs each task alone
         except Discard as exc:
-            savepoint.rollback()
+            transaction.rollback()
             return self._end(session, task, TaskState.DISCARDED, Outcome.DISCARDED, exc)
         except Cancelled:
-            savepoint.rollback()
+            transaction.rollback()
             return self._end(session, task, TaskState.CANCELLED, Outcome.CANCELLED, None)
         except BaseException as exc:
             # Any failure of the handler, or of completing it (a database error the handler swallowed
@@ -286,7 +256,7 @@ class TaskRunner:
             # it is the group's own connection that died.
             if _connection_lost(exc) and _session_connection_lost(session):
                 raise
-            savepoint.rollback()
+            transaction.rollback()
             return self._fail(session, task, exc)
         finally:
             session.info[IN_HANDLER] = False
