@@ -13,12 +13,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Select, select
 from sqlalchemy.orm import Session
 
 from orders.models import Order
@@ -46,43 +47,33 @@ def order_awaiting_its_charge(app: Flask, client: FlaskClient) -> uuid.UUID:
 
 
 @contextmanager
-def payment_locked_for(engine: Engine, order_id: uuid.UUID, seconds: float) -> Iterator[None]:
-    """Hold the order's payment row lock for ``seconds`` from another session, as a recording handler does."""
+def locked_for(engine: Engine, rows: Select[Any], seconds: float) -> Iterator[None]:
+    """Hold the row lock of ``rows`` (one row) for ``seconds`` from another session."""
     locked = threading.Event()
 
     def hold() -> None:
         with Session(engine) as session, session.begin():
-            session.scalars(select(Payment).where(Payment.order_id == order_id).with_for_update()).one()
+            session.scalars(rows.with_for_update()).one()
             locked.set()
             time.sleep(seconds)
 
     holder = threading.Thread(target=hold)
     holder.start()
     try:
-        assert locked.wait(10), "the test could not lock the payment"
+        assert locked.wait(10), "the test could not take the lock"
         yield
     finally:
         holder.join()
 
 
-@contextmanager
-def order_locked_for(engine: Engine, order_id: uuid.UUID, seconds: float) -> Iterator[None]:
-    """Hold the order's row lock for ``seconds``, as a stalled transaction (a frozen worker) would."""
-    locked = threading.Event()
+def payment_locked_for(engine: Engine, order_id: uuid.UUID, seconds: float) -> AbstractContextManager[None]:
+    """The order's payment locked, as a handler recording the gateway's answer holds it (briefly)."""
+    return locked_for(engine, select(Payment).where(Payment.order_id == order_id), seconds)
 
-    def hold() -> None:
-        with Session(engine) as session, session.begin():
-            session.get_one(Order, order_id, with_for_update=True)
-            locked.set()
-            time.sleep(seconds)
 
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert locked.wait(10), "the test could not lock the order"
-        yield
-    finally:
-        holder.join()
+def order_locked_for(engine: Engine, order_id: uuid.UUID, seconds: float) -> AbstractContextManager[None]:
+    """The order locked, as a stalled transaction (a frozen worker) would hold it."""
+    return locked_for(engine, select(Order).where(Order.id == order_id), seconds)
 
 
 def payment_state(engine: Engine, order_id: uuid.UUID) -> PaymentState:
