@@ -14,6 +14,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.e2e_client import (
@@ -37,6 +38,15 @@ DOWN_SECONDS = 4.0
 SOME_LATENCY = GatewayOptions(latency_ms=50)  # so charges are at the gateway when the database goes
 
 
+def wait_until_placed(client: httpx.Client, count: int, timeout: float = 60.0) -> None:
+    """Until at least ``count`` orders exist (one page of the order list holds them all)."""
+    deadline = time.monotonic() + timeout
+    while len(client.get("/api/orders", params={"limit": count}).json()["orders"]) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"fewer than {count} orders placed after {timeout:.0f} s")
+        time.sleep(0.05)
+
+
 @pytest.mark.timeout(300)
 def test_the_shop_recovers_by_itself_from_a_database_restart_mid_run(
     own_cluster: PostgresCluster, tmp_path: Path, summary: Summary
@@ -54,7 +64,9 @@ def test_the_shop_recovers_by_itself_from_a_database_restart_mid_run(
         retried: Counter[str] = Counter()
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="customers") as customers:
             placing = customers.submit(place_orders, client, ORDERS, label="restart", retried=retried)
-            time.sleep(3.0)  # orders are flowing: some placed, some screening, some at the gateway
+            # Orders are flowing (some placed, some screening, some at the gateway) and most are still to
+            # come: stopped by count, not after a fixed time, so a faster shop cannot finish placing first.
+            wait_until_placed(client, ORDERS // 4)
             own_cluster.stop("immediate")
             time.sleep(DOWN_SECONDS)
             own_cluster.start()
