@@ -21,7 +21,7 @@ import time
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
-from benchmarks.scratch import scratch_engine
+from benchmarks.scratch import insert_finished_tasks, scratch_engine
 from queue_core import (
     RunningTask,
     TaskRegistry,
@@ -49,19 +49,7 @@ def load_history(engine: Engine, rows: int) -> float:
     """``rows`` tasks that finished a day ago, in one statement, without ANALYZE; returns the seconds."""
     started = time.perf_counter()
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                """
-                INSERT INTO queue_tasks (id, name, queue, state, priority, attempts, max_attempts,
-                                         run_at, created_at, started_at, finished_at, cancel_requested)
-                SELECT gen_random_uuid(), 'bench.nothing', 'default', 'succeeded', 0, 1, 5,
-                       now() - interval '1 day', now() - interval '1 day', now() - interval '1 day',
-                       now() - interval '1 day', false
-                FROM generate_series(1, :rows)
-                """
-            ),
-            {"rows": rows},
-        )
+        insert_finished_tasks(connection, rows, name="bench.nothing", days_ago=1)
     return time.perf_counter() - started
 
 

@@ -19,7 +19,7 @@ import time
 from sqlalchemy import Column, Engine, MetaData, Table, Uuid, text
 from sqlalchemy.orm import Session
 
-from benchmarks.scratch import scratch_engine
+from benchmarks.scratch import insert_finished_tasks, scratch_engine
 from queue_core import (
     OnPrune,
     RunningTask,
@@ -50,19 +50,7 @@ def nothing(task: RunningTask, session: Session) -> None:
 def load(engine: Engine, due: int, kept: int) -> None:
     """``due`` unreferenced and ``kept`` referenced tasks, all finished two days ago, then ANALYZE."""
     with engine.begin() as connection:
-        connection.execute(
-            text(
-                """
-                INSERT INTO queue_tasks (id, name, queue, state, priority, attempts, max_attempts,
-                                         run_at, created_at, started_at, finished_at, cancel_requested)
-                SELECT gen_random_uuid(), 'bench.nothing', 'default', 'succeeded', 0, 1, 5,
-                       now() - interval '2 days', now() - interval '2 days', now() - interval '2 days',
-                       now() - interval '2 days' + n * interval '1 millisecond', false
-                FROM generate_series(1, :total) AS n
-                """
-            ),
-            {"total": due + kept},
-        )
+        insert_finished_tasks(connection, due + kept, name="bench.nothing", days_ago=2, apart_seconds=0.001)
         connection.execute(
             text(
                 "INSERT INTO bench_parcels (id, task_id) SELECT gen_random_uuid(), id FROM queue_tasks "

@@ -132,7 +132,7 @@ class TaskRunner:
             with TaskSession(self.engine, expire_on_commit=False, info=dict(self.session_info)) as session:
                 _watch_session(session)
                 task: ClaimedTask | None = first
-                if self._commits_alone(first):
+                if self.commits_alone(first):
                     outcomes.append((first, self._run_one(session, first, alone=True)))
                     task = None
                 while task is not None:
@@ -185,7 +185,8 @@ class TaskRunner:
         )
         return [(t, Outcome.SUCCEEDED if t.id in done else Outcome.LEASE_LOST) for t in group]
 
-    def _commits_alone(self, task: ClaimedTask) -> bool:
+    def commits_alone(self, task: ClaimedTask) -> bool:
+        """Whether ``task`` gets a transaction of its own rather than a place in a commit group."""
         return self.registry.get(task.name).options.commits_alone
 
     def _running_task(self, session: Session, task: ClaimedTask) -> RunningTask:

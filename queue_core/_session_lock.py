@@ -64,8 +64,10 @@ def new_lock_key() -> int:
 class SessionLock(threading.Thread):
     """Holds this worker's advisory lock and watches its connection until ``stopping`` is set.
 
-    ``acquire()`` takes the first lock before the worker registers; the thread then keeps it (taking a new
-    one after a loss) and ``release()`` lets it go after the worker has removed its row.
+    ``acquire()`` takes the first lock before the worker registers; the thread then keeps it, taking a new
+    one after a loss. ``release()`` lets it go: for good once the worker has stopped, or, while it runs,
+    so that the thread takes a fresh one (a worker whose row was removed must not register again under a
+    lock it may no longer hold).
     """
 
     def __init__(
@@ -109,14 +111,6 @@ class SessionLock(threading.Thread):
             if taken:
                 return
         raise RuntimeError(f"no free session lock key after {attempts} attempts")
-
-    def renew(self) -> None:
-        """Give up the lock held now, so that the thread takes a new one under a fresh key.
-
-        For a worker whose row is gone (a rescuer found its lock free, or its lease ran out): registering
-        again under the old key could name a lock this worker no longer holds. Until the new lock is
-        taken the worker does not vouch, and the new lock's ``on_new_lock`` registers it again."""
-        self.release()
 
     def release(self) -> None:
         """Close the lock's connection: PostgreSQL lets the lock go, and rescuers see this worker gone."""

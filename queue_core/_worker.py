@@ -270,7 +270,7 @@ class Worker:
                 continue
             taken = [first]
             next_task: Callable[[], ClaimedTask | None] = functools.partial(self._next_buffered, taken)
-            if self._commits_alone(first):
+            if self._runner.commits_alone(first):
                 next_task = _nothing_more
             outcomes: list[tuple[ClaimedTask, str]] = []
             try:
@@ -299,15 +299,11 @@ class Worker:
             task = self._buffer.get_nowait()
         except local_queue.Empty:
             return None
-        if self._commits_alone(task):
+        if self._runner.commits_alone(task):
             self._buffer.put(task)  # it gets a transaction of its own; this group closes here
             return None
         taken.append(task)
         return task
-
-    def _commits_alone(self, task: ClaimedTask) -> bool:
-        options = self._options.get(task.name)
-        return options is not None and options.commits_alone
 
     def _forget(self, task: ClaimedTask) -> None:
         with self._held_lock:
@@ -402,8 +398,10 @@ class Worker:
                 )
         except WorkerRowGone:
             assert self._session_lock is not None  # beat() raises it only for a worker with a lock
+            # Registering again under the old key could name a lock this worker no longer holds. Let the
+            # lock go: the lock thread takes a fresh one, and _vouch_again registers the worker under it.
             log.warning("worker %s was declared dead: taking a new session lock to register again", self.id)
-            self._session_lock.renew()
+            self._session_lock.release()
             return
         for task_id in requested:
             self._cancel_flag(task_id).set()

@@ -67,8 +67,12 @@ def transaction(work: Callable[[Session], T], *, patience: float = PATIENCE_SECO
             return result
         except DBAPIError as error:
             session.rollback()
-            collided = getattr(error.orig, "sqlstate", None) in COLLISION_SQLSTATES
-            if not collided or time.monotonic() > deadline:
+            if not is_collision(error) or time.monotonic() > deadline:
                 raise
         time.sleep(random.uniform(pause / 2, pause))  # jittered: two colliding requests do not meet again
         pause = min(pause * 2, 0.2)
+
+
+def is_collision(error: DBAPIError) -> bool:
+    """Whether ``error`` is another transaction having been in the way (one of ``COLLISION_SQLSTATES``)."""
+    return getattr(error.orig, "sqlstate", None) in COLLISION_SQLSTATES

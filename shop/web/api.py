@@ -16,7 +16,6 @@ from typing import Any
 
 from flask import Flask, Response, send_from_directory
 from flask_smorest import Api
-from psycopg import errors as pg_errors
 from sqlalchemy.exc import DBAPIError, OperationalError
 from swagger_ui_bundle import swagger_ui_path
 from werkzeug.exceptions import HTTPException
@@ -25,6 +24,7 @@ import orders.api
 import orders.models
 import payments.api
 import payments.models
+import request_session
 import shipping.api
 import shipping.models
 from shop.access.api_policy import DocumentedAccess
@@ -38,9 +38,6 @@ CONFLICTS: tuple[type[Exception], ...] = (
     payments.models.InvalidTransition,
     shipping.models.InvalidTransition,
 )
-# Raised by PostgreSQL when two transactions collide. A view that commits through
-# request_session.transaction runs again first; what reaches here lasted past its patience.
-COLLISIONS = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure, pg_errors.LockNotAvailable)
 
 
 def init_app(app: Flask) -> Api:
@@ -75,7 +72,9 @@ def init_app(app: Flask) -> Api:
 
     @app.errorhandler(DBAPIError)
     def database_error(error: DBAPIError) -> tuple[dict[str, Any], int, dict[str, str]]:
-        if isinstance(error.orig, COLLISIONS):
+        # A view that commits through request_session.transaction runs a collision again first; what
+        # reaches here lasted past its patience.
+        if request_session.is_collision(error):
             message = "another change to the same records was in progress; send the request again"
             return _error_body(409, message), 409, {"Retry-After": "1"}
         if isinstance(error, OperationalError):  # connection lost, server restarting, SQLite busy

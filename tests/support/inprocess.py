@@ -20,10 +20,10 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import Engine, Float, Integer, String, Uuid, delete, select
+from sqlalchemy import Engine, Float, Integer, String, Uuid, delete, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from queue_core import TaskState, Worker, WorkerSettings, state_of
+from queue_core import RunningTask, TaskState, Worker, WorkerSettings, state_of
 from queue_core._models import error_table, task_table
 from queue_core._registry import TaskRegistry
 
@@ -84,6 +84,40 @@ def record_run(session: Session, task_id: uuid.UUID, label: str, started: float 
     session.add(
         HandlerRun(task_id=task_id, label=label, started=now if started is None else started, ended=now)
     )
+
+
+class SlowTask:
+    """A registry with one task whose handler notes each attempt, says when it starts and takes ``seconds``.
+
+    With ``record``, each attempt also writes a ``HandlerRun`` row in its transaction, so a test sees
+    which attempt's writes landed. For the tests of who keeps, and who must not take, a running task.
+    """
+
+    def __init__(self, name: str, seconds: float, *, record: bool = True) -> None:
+        self.registry = TaskRegistry()
+        self.started = threading.Event()
+        self.attempts: list[int] = []
+
+        @self.registry.task(name)
+        def run_slowly(task: RunningTask, session: Session) -> None:
+            self.attempts.append(task.attempt)
+            self.started.set()
+            time.sleep(seconds)
+            if record:
+                record_run(session, task.id, name)
+
+
+def transactions_left_open(engine: Engine) -> list[str]:
+    """PostgreSQL: the last statement of every other session of this database idle inside a transaction."""
+    with engine.connect() as connection:
+        return list(
+            connection.scalars(
+                text(
+                    "SELECT query FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+                )
+            )
+        )
 
 
 def handler_runs(engine: Engine, label: str | None = None) -> list[HandlerRun]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from psycopg.errors import LockNotAvailable
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,13 @@ from queue_core import RetryPolicy, TaskRegistry, TaskState, requeue
 from queue_core._models import task_table
 from tests.integration.payments.conftest import GATEWAY_URL, LosesAnswers, PaymentsDesk, state_of_task
 from tests.support.gateway_requests import GATEWAY_API_KEY
-from tests.support.inprocess import running_worker, wait_for, wait_for_state, wait_until_set
+from tests.support.inprocess import (
+    running_worker,
+    transactions_left_open,
+    wait_for,
+    wait_for_state,
+    wait_until_set,
+)
 
 
 def test_cancelling_a_pending_payment_cancels_its_charge_task_through_its_id_and_voids_the_key(
@@ -86,19 +92,6 @@ class HoldsTheLine(GatewayClient):
         self.at_the_gateway.set()
         wait_until_set(self.answer, "the test letting the gateway answer")
         return outcome
-
-
-def transactions_left_open(engine: Engine) -> list[str]:
-    """The last statement of every other session of this database sitting idle inside a transaction."""
-    with engine.connect() as connection:
-        return list(
-            connection.scalars(
-                text(
-                    "SELECT query FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
-                )
-            )
-        )
 
 
 @pytest.mark.postgres_only  # pg_stat_activity, and a lock another session can try

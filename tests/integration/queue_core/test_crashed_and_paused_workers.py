@@ -11,16 +11,14 @@ use a 2 s lease, so a rescue takes a few seconds.
 from __future__ import annotations
 
 import signal
-import threading
-import time
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from queue_core import RunningTask, TaskRegistry, TaskState, enqueue
+from queue_core import TaskState, enqueue
 from tests.support.inprocess import (
+    SlowTask,
     fast_settings,
-    record_run,
     running_worker,
     wait_for,
     wait_for_state,
@@ -107,16 +105,8 @@ def test_live_worker_keeps_a_task_that_runs_three_times_its_lease(
 def test_a_worker_with_a_short_lease_never_rescues_a_task_of_a_worker_with_a_long_lease(
     three_engines: list[Engine],
 ) -> None:
-    registry = TaskRegistry()
-    started = threading.Event()
-    attempts: list[int] = []
-
-    @registry.task("weigh-pallet-slowly")
-    def weigh_pallet_slowly(task: RunningTask, session: Session) -> None:
-        attempts.append(task.attempt)
-        started.set()
-        time.sleep(4.0)  # four of the hasty worker's leases
-        record_run(session, task.id, "weigh-pallet-slowly")
+    slow = SlowTask("weigh-pallet-slowly", seconds=4.0)  # four of the hasty worker's leases
+    registry, started, attempts = slow.registry, slow.started, slow.attempts
 
     patient = fast_settings(concurrency=1, lease_seconds=6, heartbeat_interval=None)  # beats every 1.2 s
     hasty = fast_settings(concurrency=1, lease_seconds=1, heartbeat_interval=0.2, maintenance_interval=0.1)

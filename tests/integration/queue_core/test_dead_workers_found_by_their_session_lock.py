@@ -12,7 +12,6 @@ behind a transaction-pooling PgBouncer) is never taken for dead by a worker that
 from __future__ import annotations
 
 import signal
-import threading
 import time
 import uuid
 
@@ -25,7 +24,14 @@ from queue_core._heartbeat import register
 from queue_core._maintenance import rescue_unlocked
 from queue_core._models import worker_table
 from queue_core._session_lock import LOCK_CLASS
-from tests.support.inprocess import fast_settings, running_worker, wait_for, wait_for_state, wait_until_set
+from tests.support.inprocess import (
+    SlowTask,
+    fast_settings,
+    running_worker,
+    wait_for,
+    wait_for_state,
+    wait_until_set,
+)
 from tests.support.lost_workers import (
     effect_rows,
     error_types,
@@ -162,15 +168,9 @@ def test_a_worker_whose_lock_connection_is_terminated_counts_as_dead_and_its_lat
 def test_a_worker_without_a_session_lock_keeps_its_task_beside_workers_that_rescue_by_locks(
     three_engines: list[Engine],
 ) -> None:
-    registry = TaskRegistry()
-    started = threading.Event()
-    attempts: list[int] = []
-
-    @registry.task("count-pallets-slowly")
-    def count_pallets_slowly(task: RunningTask, _session: Session) -> None:
-        attempts.append(task.attempt)
-        started.set()
-        time.sleep(2.0)  # twenty of the rescuer's maintenance passes
+    # Twenty of the rescuer's maintenance passes.
+    slow = SlowTask("count-pallets-slowly", seconds=2.0, record=False)
+    registry, started, attempts = slow.registry, slow.started, slow.attempts
 
     lockless = fast_settings(concurrency=1, fast_rescue=False)
     rescuer = fast_settings(concurrency=1, maintenance_interval=0.1)

@@ -7,20 +7,19 @@ for a lost one meanwhile.
 from __future__ import annotations
 
 import signal
-import threading
 import time
 import uuid
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from queue_core import RunningTask, TaskRegistry, TaskSpec, TaskState, enqueue, enqueue_many
+from queue_core import TaskSpec, TaskState, enqueue, enqueue_many
 from queue_core._models import task_table as tasks
 from queue_core._models import worker_table as workers_table
 from tests.support.inprocess import (
+    SlowTask,
     fast_settings,
     handler_runs,
-    record_run,
     running_worker,
     task_row,
     wait_for,
@@ -92,16 +91,8 @@ def test_sigterm_lets_running_handlers_finish_and_hands_back_buffered_tasks(
 def test_a_stopping_worker_keeps_its_running_task_until_the_handler_finishes(
     three_engines: list[Engine],
 ) -> None:
-    registry = TaskRegistry()
-    started = threading.Event()
-    attempts: list[int] = []
-
-    @registry.task("weigh-pallet-slowly")
-    def weigh_pallet_slowly(task: RunningTask, session: Session) -> None:
-        attempts.append(task.attempt)
-        started.set()
-        time.sleep(SLOW_HANDLER_SECONDS)
-        record_run(session, task.id, "weigh-pallet-slowly")
+    slow = SlowTask("weigh-pallet-slowly", seconds=SLOW_HANDLER_SECONDS)
+    registry, started, attempts = slow.registry, slow.started, slow.attempts
 
     settings = fast_settings(
         concurrency=1, lease_seconds=1, heartbeat_interval=0.2, maintenance_interval=0.1, shutdown_grace=5

@@ -15,7 +15,14 @@ from sqlalchemy.pool import QueuePool
 from queue_core import RunningTask, TaskRegistry, TaskState, enqueue
 from queue_core._models import error_table
 from queue_core.testing import drain
-from tests.support.inprocess import Crate, fast_settings, running_worker, wait_for_states, wait_until_set
+from tests.support.inprocess import (
+    Crate,
+    fast_settings,
+    running_worker,
+    transactions_left_open,
+    wait_for_states,
+    wait_until_set,
+)
 
 CARRIER_ANSWER = "CARRIER-BOOKING-7"
 
@@ -142,13 +149,8 @@ def test_while_the_call_runs_the_worker_holds_no_transaction(depot: Engine) -> N
         pool = depot.pool
         assert isinstance(pool, QueuePool)
         checked_out = pool.checkedout()  # the worker's handlers share this engine's pool
+        open_transactions = len(transactions_left_open(depot))
         with depot.connect() as connection:
-            open_transactions = connection.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
-                )
-            )
             row_locks = connection.scalar(
                 text(
                     "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
