@@ -2,6 +2,11 @@
 
 Every view reaches it through ``request_session.db()``, uses it, and commits. Whatever a request leaves
 uncommitted is rolled back when the request ends.
+
+A request that only reads (GET, HEAD, OPTIONS) runs its statements in autocommit on PostgreSQL: under
+READ COMMITTED each statement takes its own snapshot anyway, so wrapping reads in a transaction buys no
+consistency and costs two round trips (BEGIN and the ROLLBACK at the end). Its session refuses to write
+(``ReadOnlyRequestError``), so a write slipped into a GET view fails loudly instead of committing.
 The engine is built on first use, so building the app never fails on a bad URL: the CLI explains that
 one itself (``shop.cli.database``).
 """
@@ -10,11 +15,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
-from flask import Flask
-from sqlalchemy import Engine
+from flask import Flask, request
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import scoped_session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, scoped_session, sessionmaker
 
 import request_session
 from shop import bootstrap
@@ -22,8 +28,29 @@ from shop.config import Settings
 from shop.database import create_engine_from_url
 
 ENGINE_KEY = "db_engine"
+READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # HTTP's safe methods: they change nothing
 
 log = logging.getLogger(__name__)
+
+
+class ReadOnlyRequestError(RuntimeError):
+    """A view answering a GET (HEAD, OPTIONS) tried to write: safe methods must change nothing."""
+
+
+class ReadingSession(Session):
+    """The session of a request that only reads: it raises ``ReadOnlyRequestError`` before any ORM flush
+    or ORM INSERT, UPDATE or DELETE (its statements run in autocommit, so a write would stay)."""
+
+
+@event.listens_for(ReadingSession, "before_flush")
+def _refuse_flush(_session: Session, _flush: UOWTransaction, _instances: Any) -> None:
+    raise ReadOnlyRequestError(f"a {request.method} request must not write (a flush was attempted)")
+
+
+@event.listens_for(ReadingSession, "do_orm_execute")
+def _refuse_writing_statements(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlyRequestError(f"a {request.method} request must not write: {state.statement}")
 
 
 class LazyEngine:
@@ -33,6 +60,7 @@ class LazyEngine:
         self.url = url
         self.pool_size = pool_size
         self._engine: Engine | None = None
+        self._reads: Engine | None = None
         self._lock = threading.Lock()
 
     def get(self) -> Engine:
@@ -45,6 +73,15 @@ class LazyEngine:
                 )
             return self._engine
 
+    def reads(self) -> Engine:
+        """The same engine and pool, its connections in autocommit on PostgreSQL (SQLite's begin as usual:
+        its transactions take the write lock up front, ``queue_core.configure_engine``)."""
+        engine = self.get()
+        if self._reads is None:
+            autocommit = engine.dialect.name == "postgresql"
+            self._reads = engine.execution_options(isolation_level="AUTOCOMMIT") if autocommit else engine
+        return self._reads
+
     def dispose(self) -> None:
         with self._lock:
             if self._engine is not None:
@@ -56,17 +93,23 @@ def init_app(app: Flask, settings: Settings) -> None:
     # As many pooled connections as request threads: a smaller pool opens and closes one per request
     # beyond it, under exactly the load where that costs most.
     engine = LazyEngine(settings.database_url, pool_size=settings.web_threads)
-    factory = sessionmaker(expire_on_commit=False, info=bootstrap.session_info())
+    info = bootstrap.session_info()
+    writing = sessionmaker(expire_on_commit=False, info=info)
+    reading = sessionmaker(class_=ReadingSession, expire_on_commit=False, info=info)
     # One session per thread (a gunicorn thread serves one request at a time), removed after each request
     # so the next one starts clean.
-    sessions = scoped_session(factory)
+    sessions = scoped_session(writing)
     app.extensions[ENGINE_KEY] = engine
     request_session.init_app(app, sessions)
 
     @app.before_request
-    def bind_sessions() -> None:
-        if factory.kw.get("bind") is None:
-            factory.configure(bind=engine.get())
+    def open_session() -> None:
+        # Registered before the hooks that read (the API's access policy, the pages' sign-in check), so
+        # the session they get is already the one this request's method calls for.
+        if request.method in READING_METHODS:
+            sessions.registry.set(reading(bind=engine.reads()))
+        else:
+            sessions.registry.set(writing(bind=engine.get()))
 
     @app.teardown_appcontext
     def remove_session(_exception: BaseException | None) -> None:
