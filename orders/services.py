@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, joinedload, lazyload
 
 import queue_core
 from orders import events, screening, stock
@@ -88,21 +88,44 @@ def place_order(
 
     Prices come from ``products`` (a client never sets one); ``UnknownProducts`` names SKUs that are not
     there. With an ``idempotency_key``, the same key and the same request give back the first order
-    (``replayed=True``); the same key with a different request raises ``IdempotencyKeyReused``. Two
-    concurrent requests with one key give one order: the row is inserted inside a savepoint, and on
-    PostgreSQL the second INSERT waits on the unique index for the first transaction, then fails; its
-    savepoint (tasks included) is rolled back and the winner is read instead.
+    (``replayed=True``); the same key with a different request raises ``IdempotencyKeyReused``.
+
+    A keyed request is inserted first and looked up only if the key is taken: almost every key is new,
+    so asking first would cost every placement a query that only a retry needs. The row goes in inside
+    a savepoint; the UNIQUE key refuses a repeat (on PostgreSQL a concurrent twin waits on the index for
+    the first transaction, then is refused), its savepoint (tasks included) is rolled back, and the
+    first order is read instead.
     """
     if not lines:
         raise ValueError("an order needs at least one line")
     fingerprint = request_fingerprint(customer_email, shipping_country, lines)
-    if idempotency_key is not None:
+    try:
+        order = _priced_order(session, customer_email, shipping_country, lines, idempotency_key, fingerprint)
+        if idempotency_key is None:
+            _insert_with_its_tasks(session, order)  # a fresh UUIDv7: nothing to collide with
+            return PlacedOrder(order, replayed=False)
+        with session.begin_nested():
+            _insert_with_its_tasks(session, order)
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
         earlier = _order_with_key(session, idempotency_key)
-        if earlier is not None:
-            return _replay(earlier, idempotency_key, fingerprint)
+        if earlier is None:
+            raise
+        return _replay(earlier, idempotency_key, fingerprint)
+    return PlacedOrder(order, replayed=False)
 
+
+def _priced_order(
+    session: Session,
+    customer_email: str,
+    shipping_country: str,
+    lines: Sequence[tuple[str, int]],
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> Order:
     prices = _prices_of(session, {sku for sku, _ in lines})
-    order = Order.for_customer(
+    return Order.for_customer(
         customer_email.strip(),
         shipping_country,
         CURRENCY,
@@ -110,20 +133,6 @@ def place_order(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
     )
-    if idempotency_key is None:
-        _insert_with_its_tasks(session, order)  # a fresh UUIDv7: nothing to collide with
-        return PlacedOrder(order, replayed=False)
-    try:
-        # A savepoint: if another transaction placed an order with this key meanwhile, the UNIQUE key
-        # refuses ours, and our order and its tasks vanish together.
-        with session.begin_nested():
-            _insert_with_its_tasks(session, order)
-    except IntegrityError:
-        winner = _order_with_key(session, idempotency_key)
-        if winner is None:
-            raise
-        return _replay(winner, idempotency_key, fingerprint)
-    return PlacedOrder(order, replayed=False)
 
 
 def _insert_with_its_tasks(session: Session, order: Order) -> None:
@@ -208,8 +217,8 @@ def destination_of(session: Session, order_id: uuid.UUID) -> str:
 
 
 def get_order(session: Session, order_id: uuid.UUID) -> Order:
-    """The order with its lines; raises ``OrderNotFound``."""
-    order = session.get(Order, order_id)
+    """The order with its lines, in one query (a join); raises ``OrderNotFound``."""
+    order = session.get(Order, order_id, options=[joinedload(Order.lines)])
     if order is None:
         raise OrderNotFound(f"no order {order_id}")
     return order

@@ -86,6 +86,7 @@ def test_a_key_reused_for_a_different_request_is_refused(engine: Engine, recorde
     with pytest.raises(IdempotencyKeyReused):
         place(engine, recorder, lines=[("CRUNCHY-ARMCHAIR", 2)], idempotency_key="order-CRUNCHY-ARMCHAIR-1")
     assert count_orders(engine) == 1
+    assert len(tasks_named(engine, *ALL_ORDER_TASKS)) == 2  # the refused order's tasks went with it
 
 
 def test_orders_without_a_key_are_never_merged(engine: Engine, recorder: EventRecorder) -> None:
