@@ -102,10 +102,27 @@ def post_for(
     seconds: float,
     at_start: Callable[[], T],
 ) -> tuple[RequestLoop, T]:
-    """POST to ``path`` from ``connections`` threads back to back for ``seconds``; a fresh key per request.
+    """POST to ``path`` from ``connections`` threads back to back for ``seconds``; a fresh key per request."""
 
-    Each thread first sends a few requests, so that connections and the server's pools are warm; then
-    ``at_start`` reads whatever the caller counts (its result is returned), and the timed loop begins.
+    def send(client: httpx.Client) -> httpx.Response:
+        return client.post(path, json=make_body(), headers={"Idempotency-Key": str(uuid.uuid4())})
+
+    return requests_for(base_url, send, connections, seconds, at_start)
+
+
+def requests_for(
+    base_url: str,
+    send: Callable[[httpx.Client], httpx.Response],
+    connections: int,
+    seconds: float,
+    at_start: Callable[[], T],
+    sign_in: Callable[[httpx.Client], None] | None = None,
+) -> tuple[RequestLoop, T]:
+    """``send`` from ``connections`` threads back to back for ``seconds``, each on its own connection.
+
+    Each thread first calls ``sign_in`` (if given) and sends a few requests, so that connections and the
+    server's pools are warm; then ``at_start`` reads whatever the caller counts (its result is
+    returned), and the timed loop begins.
     """
     client = _thread_clients(base_url)
     warm, go = threading.Barrier(connections + 1), threading.Event()
@@ -113,18 +130,16 @@ def post_for(
     lock = threading.Lock()
     deadline = 0.0
 
-    def send() -> bool:
-        response = client().post(path, json=make_body(), headers={"Idempotency-Key": str(uuid.uuid4())})
-        return response.is_success
-
     def loop() -> None:
+        if sign_in is not None:
+            sign_in(client())
         for _ in range(WARM_UP_REQUESTS):
-            send()
+            send(client())
         warm.wait()
         go.wait()
         ok = failed = 0
         while time.perf_counter() < deadline:
-            if send():
+            if send(client()).is_success:
                 ok += 1
             else:
                 failed += 1

@@ -17,7 +17,9 @@ most connections held by the workers together (``pg_stat_activity`` every 50 ms,
 
 Then the HTTP tier: ``POST /api/orders`` requests/s at 8 and 32 client connections, beside a bare
 one-INSERT Flask app (``benchmarks.bare_insert_app``) under the same gunicorn configuration, on a third
-database where no worker runs (placed orders pile up, pending), so no task competes for the CPU.
+database where no worker runs (placed orders pile up, pending), so no task competes for the CPU; and
+the shop's hot reads over those orders (one order, a page of 20 through the API, the operator's orders
+page and queue dashboard), each with its statements and server CPU per request.
 
 Progress on stderr, one JSON document on stdout.
 """
@@ -26,21 +28,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
+import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
+import httpx
 from sqlalchemy import create_engine
 
 from benchmarks import bare_insert_app
 from benchmarks.environment import describe_machine
 from benchmarks.process_cpu import cpu_by_tree, machine_busy_cpu_seconds, own_cpu_seconds, tree_cpu_seconds
-from benchmarks.shop_clients import place_orders, post_for
+from benchmarks.shop_clients import RequestLoop, place_orders, post_for, requests_for
 from benchmarks.shop_probes import ConnectionSampler, ShopDatabase
 from benchmarks.shop_processes import (
     GATEWAY_TIMEOUT_SECONDS,
@@ -53,6 +59,7 @@ from benchmarks.shop_processes import (
     statements_cluster,
 )
 from benchmarks.stats import latency_summary_ms
+from tests.support.credentials import OPERATOR_HEADERS, OPERATOR_KEY
 from tests.support.e2e_client import order_body
 from tests.support.e2e_processes import GatewayOptions, ShopProcesses
 from tests.support.postgres_cluster import PostgresCluster
@@ -63,6 +70,9 @@ SCENARIOS = {
     "b_gateway_200ms_10pct_errors": GatewayOptions(latency_ms=200, transient_error_rate=0.1),
 }
 HTTP_CONNECTIONS = (8, 32)
+READ_CONNECTIONS = 8
+READ_ORDERS = 500  # distinct orders the GET of one order cycles through
+Reading: TypeAlias = tuple[int, float, float]  # statements run, server CPU seconds, client CPU seconds
 STATS_QUIET_SECONDS = 2.0  # busy backends flush their statistics at most once a second
 POLL_SECONDS = 0.25
 
@@ -171,20 +181,21 @@ def run_scenario(
     }
 
 
-def post_and_count(
-    database: ShopDatabase, url: str, path: str, server_pid: int, connections: int, seconds: float
+def counted(
+    database: ShopDatabase,
+    server_pid: int,
+    what: str,
+    run: Callable[[Callable[[], Reading]], tuple[RequestLoop, Reading]],
 ) -> dict[str, float]:
-    """One timed loop of POSTs, with the statements and the CPU (server's tree, client) per request."""
-    rng = random.Random(connections)
+    """One timed loop of requests (``run``), with the statements and the CPU (server's tree, client) per
+    request, read just before the loop starts and just after it ends."""
 
-    def counts() -> tuple[int, float, float]:
+    def reading() -> Reading:
         return database.counters().statements, tree_cpu_seconds(server_pid), own_cpu_seconds()
 
-    loop, (statements, server_cpu, client_cpu) = post_for(
-        url, path, lambda: order_body(rng, "a@bench.example.com"), connections, seconds, at_start=counts
-    )
-    statements_after, server_cpu_after, client_cpu_after = counts()
-    progress(f"  {url}{path}, {connections} connections: {loop.per_second:.0f} requests/s")
+    loop, (statements, server_cpu, client_cpu) = run(reading)
+    statements_after, server_cpu_after, client_cpu_after = reading()
+    progress(f"  {what}: {loop.per_second:.0f} requests/s")
     return {
         "requests_per_second": round(loop.per_second, 1),
         "failed": loop.failed,
@@ -194,8 +205,65 @@ def post_and_count(
     }
 
 
+def placements(
+    database: ShopDatabase, url: str, path: str, server_pid: int, connections: int, seconds: float
+) -> dict[str, float]:
+    """POSTs of ordinary baskets, each with a fresh ``Idempotency-Key``."""
+    rng = random.Random(connections)
+    return counted(
+        database,
+        server_pid,
+        f"POST {url}{path}, {connections} connections",
+        lambda at_start: post_for(
+            url, path, lambda: order_body(rng, "a@bench.example.com"), connections, seconds, at_start
+        ),
+    )
+
+
+def reads(database: ShopDatabase, web_url: str, server_pid: int, seconds: float) -> dict[str, Any]:
+    """The shop's hot read paths at ``READ_CONNECTIONS``: one order and a page of orders through the API
+    (operator key), and the operator's orders page and queue dashboard (signed in with the key)."""
+    order_ids = database.order_ids(READ_ORDERS)
+    picks = itertools.cycle(order_ids)  # shared by the threads; next() on a cycle is atomic under the GIL
+
+    def get(path: Callable[[], str]) -> Callable[[httpx.Client], httpx.Response]:
+        return lambda client: client.get(path(), headers=OPERATOR_HEADERS)
+
+    paths = {
+        "GET /api/orders/<id>": get(lambda: f"/api/orders/{next(picks)}"),
+        "GET /api/orders?limit=20": get(lambda: "/api/orders?limit=20"),
+        "GET /orders (page)": get(lambda: "/orders"),
+        "GET /queue (page)": get(lambda: "/queue"),
+    }
+
+    def timed(
+        send: Callable[[httpx.Client], httpx.Response], page: bool
+    ) -> Callable[[Callable[[], Reading]], tuple[RequestLoop, Reading]]:
+        signing_in = sign_in if page else None
+        return lambda at_start: requests_for(
+            web_url, send, READ_CONNECTIONS, seconds, at_start, sign_in=signing_in
+        )
+
+    return {
+        label: counted(
+            database, server_pid, f"{label}, {READ_CONNECTIONS} connections", timed(send, "(page)" in label)
+        )
+        for label, send in paths.items()
+    }
+
+
+def sign_in(client: httpx.Client) -> None:
+    """Sign this client in as an operator, as a browser would: the form's CSRF token, then the key."""
+    form = client.get("/sign-in").text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token is not None, "the sign-in page has no CSRF token"
+    answer = client.post("/sign-in", data={"csrf_token": token.group(1), "key": OPERATOR_KEY})
+    assert answer.status_code == 303, f"sign-in answered {answer.status_code}"
+
+
 def run_http_tier(cluster: PostgresCluster, work_dir: Path, seconds: float) -> dict[str, Any]:
-    """POST requests/s of the shop and of the bare app, one after the other, at each connection count."""
+    """POST requests/s of the shop and of the bare app, one after the other, at each connection count;
+    then the shop's read paths, over the orders those POSTs left."""
     progress("HTTP tier: starting the shop without workers, and the bare app")
     with shop_running(cluster, "bench_shop_http", work_dir, workers=0, gateway=GatewayOptions()) as shop:
         assert shop.web is not None
@@ -211,11 +279,12 @@ def run_http_tier(cluster: PostgresCluster, work_dir: Path, seconds: float) -> d
         results: dict[str, Any] = {}
         for connections in HTTP_CONNECTIONS:
             row = {
-                label: post_and_count(database, url, path, pid, connections, seconds)
+                label: placements(database, url, path, pid, connections, seconds)
                 for label, (url, path, pid) in targets.items()
             }
             ratio = row["shop"]["requests_per_second"] / row["bare"]["requests_per_second"]
             results[f"{connections}_connections"] = {**row, "shop_over_bare": round(ratio, 2)}
+        results["reads"] = reads(database, shop.web_url, shop.web.pid, seconds)
         database.close()
     return results
 

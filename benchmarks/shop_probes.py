@@ -102,6 +102,10 @@ class ShopDatabase:
             for query, calls, ms in rows
         ]
 
+    def order_ids(self, limit: int) -> list[str]:
+        """Some orders' IDs, for the read requests of the HTTP tier."""
+        return [str(order_id) for (order_id,) in self._rows("SELECT id FROM orders LIMIT %s", (limit,))]
+
     def settled_count(self) -> tuple[int, int]:
         """(orders in a final state, all orders)."""
         (settled, total), *_ = self._rows(

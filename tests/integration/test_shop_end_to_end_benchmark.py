@@ -74,6 +74,21 @@ def test_the_http_tier_compares_the_shop_with_the_bare_app_at_both_concurrencies
         assert row["shop_over_bare"] > 0
 
 
+def test_the_http_tier_times_the_hot_reads_each_answered_without_a_transaction(report):
+    reads = report["http_tier"]["reads"]
+    assert set(reads) == {
+        "GET /api/orders/<id>",
+        "GET /api/orders?limit=20",
+        "GET /orders (page)",
+        "GET /queue (page)",
+    }
+    for row in reads.values():
+        assert row["requests_per_second"] > 0
+        assert row["failed"] == 0  # the pages' requests were signed in
+    # The order with its lines in one query, its tasks' states in another: no BEGIN, no ROLLBACK.
+    assert reads["GET /api/orders/<id>"]["statements_per_request"] == 2
+
+
 def test_the_machine_and_settings_are_recorded(report):
     assert report["machine"]["nproc"] >= 1
     assert report["machine"]["postgresql"]["server_version"]
