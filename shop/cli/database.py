@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
 
-from shop.database import create_engine_from_url
+from shop.database import SessionLimits, create_engine_from_url
 
 SUPPORTED_BACKENDS = ("postgresql", "sqlite")
 FIX_HINT = "set DATABASE_URL to a reachable database, e.g. postgresql://postgres@127.0.0.1:5432/shop"
@@ -51,19 +51,22 @@ def explained_database_errors(shown_url: str) -> Iterator[None]:
 
 
 @contextmanager
-def command_engine(*, connections: int | None = None) -> Iterator[Engine]:
+def command_engine(
+    *, connections: int | None = None, limits: SessionLimits | None = None
+) -> Iterator[Engine]:
     """An engine on the app's ``DATABASE_URL`` for the length of one command, disposed afterwards.
 
     ``connections`` bounds its pool exactly (no overflow); by default it is a small pool that may grow.
+    ``limits``: what each of its connections sets on PostgreSQL (``shop worker`` passes its own).
     Database errors raised inside the ``with`` block come out as one line (see the module docstring), so a
     command keeps its transactions inside the block and prints after it.
     """
     url = current_app.config["DATABASE_URL"]
     with explained_database_errors(checked_database_url(url)):
         if connections is None:
-            engine = create_engine_from_url(url)
+            engine = create_engine_from_url(url, limits=limits)
         else:
-            engine = create_engine_from_url(url, pool_size=connections, max_overflow=0)
+            engine = create_engine_from_url(url, pool_size=connections, max_overflow=0, limits=limits)
         try:
             yield engine
         finally:

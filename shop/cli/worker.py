@@ -19,10 +19,18 @@ from queue_core import TaskRegistry, Worker, WorkerSettings
 from shop import bootstrap
 from shop.cli.database import command_engine
 from shop.config import app_settings
+from shop.database import SessionLimits
 from shop.tasks import registry_for
 
 SECONDS_PER_DAY = 86_400
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# A handler's transaction waits on nothing but its own Python between statements (remote calls happen
+# outside it, ADR 0011), so one idle for 5 s belongs to a frozen process: PostgreSQL ends it and its row
+# locks go (its lease fence already refuses anything it would still write). A handler waits at most 5 s
+# for a row lock; then its attempt fails and the queue runs it again after a backoff, by which time a
+# frozen holder has been ended. No statement_timeout: maintenance statements (pruning, repair) grow with
+# the history they walk, and what stalls others is a held lock, which these two limits bound.
+WORKER_LIMITS = SessionLimits(lock_timeout_seconds=5.0, idle_in_transaction_seconds=5.0)
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +146,7 @@ def worker_command(
     if shop_settings.gateway_api_key is None:
         log.warning("GATEWAY_API_KEY is not set: the payment gateway will refuse every charge and refund")
     with (
-        command_engine(connections=db_connections) as engine,
+        command_engine(connections=db_connections, limits=WORKER_LIMITS) as engine,
         bootstrap.gateway_client(shop_settings) as gateway,
     ):
         worker = Worker(engine, registry, settings, session_info=bootstrap.session_info(gateway=gateway))

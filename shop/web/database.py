@@ -25,10 +25,20 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction, scoped_sess
 import request_session
 from shop import bootstrap
 from shop.config import Settings
-from shop.database import create_engine_from_url
+from shop.database import SessionLimits, create_engine_from_url
 
 ENGINE_KEY = "db_engine"
 READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # HTTP's safe methods: they change nothing
+
+# A row lock held by a stalled transaction (a frozen worker) makes a request fail after its patience, as
+# a collision does (409 with Retry-After), instead of waiting as long as the stall. A request thread that
+# stalls inside a transaction loses it after 5 s (no view waits on anything between its statements),
+# and no statement of a request may run for more than 10 s (each is an indexed read or a short write).
+WEB_LIMITS = SessionLimits(
+    lock_timeout_seconds=request_session.PATIENCE_SECONDS,
+    idle_in_transaction_seconds=5.0,
+    statement_timeout_seconds=10.0,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +76,7 @@ class LazyEngine:
     def get(self) -> Engine:
         with self._lock:
             if self._engine is None:
-                # A row lock held by a stalled transaction (a frozen worker) makes a request fail after
-                # its patience, as a collision does, instead of waiting as long as the stall lasts.
-                self._engine = create_engine_from_url(
-                    self.url, pool_size=self.pool_size, lock_timeout_seconds=request_session.PATIENCE_SECONDS
-                )
+                self._engine = create_engine_from_url(self.url, pool_size=self.pool_size, limits=WEB_LIMITS)
             return self._engine
 
     def reads(self) -> Engine:
