@@ -26,8 +26,14 @@ EXTENSION_KEY = "request_session"  # app.extensions key: owned here, the one mod
 # that got it, and running it again is what PostgreSQL's documentation asks for.
 COLLISION_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
 # How long a request keeps trying before it answers the collision (409, Retry-After): a lock held longer
-# than this is not an ordinary race but a stalled transaction.
+# than this is not an ordinary race but a stalled transaction. The answer comes within it.
 PATIENCE_SECONDS = 2.0
+# How long one statement of a request waits for a row lock (the web app's connections set it as their
+# ``lock_timeout``): a fraction of the patience, so that a wait behind a stalled holder ends in time for
+# the request to try again, or to answer, within its patience.
+LOCK_WAIT_SECONDS = 0.5
+# The pauses between attempts: jittered, from 5 ms doubling up to this.
+MAX_PAUSE_SECONDS = 0.2
 
 SessionFactory = Callable[[], Session]
 T = TypeVar("T")
@@ -52,8 +58,10 @@ def transaction(work: Callable[[Session], T], *, patience: float = PATIENCE_SECO
     The shop never holds a row lock across a remote call, so the transactions a request can collide
     with last milliseconds: a handler recording a gateway's answer, a reservation, a dispatch. A
     request that meets one (``FOR UPDATE NOWAIT`` refused, a deadlock PostgreSQL broke) is therefore
-    run again after a short, jittered pause, and the client gets a final answer. Only a collision that
-    lasts ``patience`` seconds is raised (the API answers it 409 with ``Retry-After``). ``work`` must be
+    run again after a short, jittered pause, and the client gets a final answer. A collision is raised
+    (the API answers it 409 with ``Retry-After``) once another attempt, which may wait up to
+    ``LOCK_WAIT_SECONDS`` for a lock, would no longer end within ``patience``: so the request is answered
+    within its patience, whatever holds the lock and for how long. ``work`` must be
     safe to run again: everything it does is in the rolled-back transaction, and it returns what the
     view answers, read before the commit.
     """
@@ -67,10 +75,10 @@ def transaction(work: Callable[[Session], T], *, patience: float = PATIENCE_SECO
             return result
         except DBAPIError as error:
             session.rollback()
-            if not is_collision(error) or time.monotonic() > deadline:
+            if not is_collision(error) or time.monotonic() + pause + LOCK_WAIT_SECONDS > deadline:
                 raise
         time.sleep(random.uniform(pause / 2, pause))  # jittered: two colliding requests do not meet again
-        pause = min(pause * 2, 0.2)
+        pause = min(pause * 2, MAX_PAUSE_SECONDS)
 
 
 def is_collision(error: DBAPIError) -> bool:

@@ -25,12 +25,14 @@ from shop.tasks import registry_for
 SECONDS_PER_DAY = 86_400
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # A handler's transaction waits on nothing but its own Python between statements (remote calls happen
-# outside it, ADR 0011), so one idle for 5 s belongs to a frozen process: PostgreSQL ends it and its row
-# locks go (its lease fence already refuses anything it would still write). A handler waits at most 5 s
-# for a row lock; then its attempt fails and the queue runs it again after a backoff, by which time a
-# frozen holder has been ended. No statement_timeout: maintenance statements (pruning, repair) grow with
-# the history they walk, and what stalls others is a held lock, which these two limits bound.
-WORKER_LIMITS = SessionLimits(lock_timeout_seconds=5.0, idle_in_transaction_seconds=5.0)
+# outside it, ADR 0011), so one idle for 2 s belongs to a frozen process: PostgreSQL ends it and its row
+# locks go (its lease fence already refuses anything it would still write). A handler waits at most 1 s
+# for a row lock; then its attempt fails and the queue runs it again after a backoff. Short, because a
+# handler waiting on a lock holds one of the worker's few pooled connections: with longer waits, the
+# reservations queued behind a frozen worker's product rows took every connection and the whole worker
+# stood still (tests/e2e/test_frozen_worker.py). No statement_timeout: maintenance statements (pruning,
+# repair) grow with the history they walk, and what stalls others is a held lock, which these bound.
+WORKER_LIMITS = SessionLimits(lock_timeout_seconds=1.0, idle_in_transaction_seconds=2.0)
 
 log = logging.getLogger(__name__)
 

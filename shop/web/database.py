@@ -30,12 +30,13 @@ from shop.database import SessionLimits, create_engine_from_url
 ENGINE_KEY = "db_engine"
 READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # HTTP's safe methods: they change nothing
 
-# A row lock held by a stalled transaction (a frozen worker) makes a request fail after its patience, as
-# a collision does (409 with Retry-After), instead of waiting as long as the stall. A request thread that
-# stalls inside a transaction loses it after 5 s (no view waits on anything between its statements),
-# and no statement of a request may run for more than 10 s (each is an indexed read or a short write).
+# A row lock held by a stalled transaction (a frozen worker) costs a statement at most
+# request_session.LOCK_WAIT_SECONDS, and the request an answer within its patience (a 409 with
+# Retry-After if the holder is still there), instead of a wait as long as the stall. A request thread that
+# stalls inside a transaction loses it after 5 s (no view waits on anything between its statements), and
+# no statement of a request may run for more than 10 s (each is an indexed read or a short write).
 WEB_LIMITS = SessionLimits(
-    lock_timeout_seconds=request_session.PATIENCE_SECONDS,
+    lock_timeout_seconds=request_session.LOCK_WAIT_SECONDS,
     idle_in_transaction_seconds=5.0,
     statement_timeout_seconds=10.0,
 )

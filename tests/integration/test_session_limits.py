@@ -35,20 +35,20 @@ def settings_of(engine: Engine) -> dict[str, str]:
 
 def test_the_web_app_and_the_worker_connections_carry_their_limits(app: Flask, database_url: str) -> None:
     assert settings_of(engine_of(app)) == {
-        "lock_timeout": "2s",
+        "lock_timeout": "500ms",
         "idle_in_transaction_session_timeout": "5s",
         "statement_timeout": "10s",
     }
     assert WEB_LIMITS.settings() == {
-        "lock_timeout": 2000,
+        "lock_timeout": 500,
         "idle_in_transaction_session_timeout": 5000,
         "statement_timeout": 10000,
     }
     worker_engine = create_engine_from_url(database_url, limits=WORKER_LIMITS)
     try:
         assert settings_of(worker_engine) == {
-            "lock_timeout": "5s",
-            "idle_in_transaction_session_timeout": "5s",
+            "lock_timeout": "1s",
+            "idle_in_transaction_session_timeout": "2s",
             "statement_timeout": "0",
         }
     finally:

@@ -6,6 +6,7 @@ what a collision with a real lock does is in tests/integration/test_requests_mee
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -69,6 +70,10 @@ def test_another_database_error_is_raised_at_once_without_running_again() -> Non
 def test_a_collision_that_outlasts_the_patience_is_raised() -> None:
     work = Collides(OperationalError("UPDATE ...", {}, pg_errors.LockNotAvailable("held")), times=10_000)
 
+    # Run again while one more attempt, which may wait LOCK_WAIT_SECONDS for a lock, ends within it.
+    patience = request_session.LOCK_WAIT_SECONDS + 0.3
+    started = time.monotonic()
     with pytest.raises(OperationalError):
-        request_session.transaction(work, patience=0.05)
+        request_session.transaction(work, patience=patience)
     assert 1 < work.runs < 100
+    assert time.monotonic() - started <= patience
