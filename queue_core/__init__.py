@@ -33,7 +33,8 @@ real PostgreSQL (tests/integration/queue_core/):
 6. Control. Delay and run-at, expiry, priorities, named queues, per-name concurrency and rate limits
    across all workers, periodic tasks (one enqueue per tick however many workers run), cancellation
    (pending at once, running cooperatively), progress reports, parent and root IDs for tasks enqueued
-   from inside a handler, and graceful shutdown on SIGTERM.
+   from inside a handler, and graceful shutdown on SIGTERM. A worker started while PostgreSQL is down
+   or restarting waits for it with backoff (``startup_patience``); a misconfigured one fails at once.
 7. Inverted references, generically. Packages register the columns that hold task IDs. The queue can
    list the rows that point at a task, keeps a referenced finished task when pruning (or nulls the
    pointer, per column), and reports dangling references (rows pointing at a dead, cancelled, expired,

@@ -18,6 +18,10 @@ The worker's own writes (claims, heartbeats, maintenance) go through a small eng
 PostgreSQL connections commit without waiting for the disk (``_engine.bookkeeping_engine``); handlers' work
 and its completion commit on the application's engine, synchronously.
 
+Before any of that, ``run()`` takes the session lock and registers the worker; on PostgreSQL it waits
+with backoff while the database is down or restarting, and fails at once if it is misconfigured
+(``_startup.py``). SIGTERM during that wait returns at once.
+
 SIGTERM (or ``stop()``) stops claiming, hands back buffered tasks that have not started, lets running
 handlers finish for up to ``shutdown_grace`` seconds, removes the worker's row, lets its session lock go
 and returns.
@@ -55,6 +59,7 @@ from queue_core._models import task_table as tasks
 from queue_core._periodic import enqueue_due_ticks
 from queue_core._registry import TaskRegistry
 from queue_core._session_lock import SessionLock
+from queue_core._startup import start_when_reachable
 from queue_core._worker_settings import WorkerSettings, WorkerStats
 
 log = logging.getLogger(__name__)
@@ -116,13 +121,15 @@ class Worker:
     def run(self, *, until_idle: bool = False) -> None:
         """Work until ``stop()`` or SIGTERM/SIGINT; with ``until_idle``, also when nothing is left to do."""
         self._install_signal_handlers()
-        if self._session_lock is not None:
-            self._session_lock.acquire()  # first: no rescuer ever sees a row without its lock
         try:
-            self._register()
+            started = self._start()
         except BaseException:
             self.close()
             raise
+        if not started:
+            self.close()
+            log.info("worker %s stopped before the database was reachable", self.id)
+            return
         threads = self._start_threads()
         log.info(
             "worker %s started: queues=%s concurrency=%d", self.id, self.queues, self.settings.concurrency
@@ -132,6 +139,24 @@ class Worker:
         finally:
             self._stopping.set()
             self._shut_down(threads)
+
+    def _start(self) -> bool:
+        """Take the session lock and register; False if stopped first. On PostgreSQL, wait for a database
+        that is down or restarting, for ``startup_patience`` seconds (``_startup.py``)."""
+        if self.engine.dialect.name != "postgresql":  # SQLite: a file, no server to wait for
+            self._lock_and_register()
+            return True
+        return start_when_reachable(self._lock_and_register, self._stopping, self.settings.startup_patience)
+
+    def _lock_and_register(self) -> None:
+        if self._session_lock is not None:
+            self._session_lock.acquire()  # first: no rescuer ever sees a row without its lock
+        try:
+            self._register()
+        except BaseException:
+            if self._session_lock is not None:
+                self._session_lock.release()  # the next attempt takes a fresh one
+            raise
 
     def close(self) -> None:
         """Release the worker's own connections and its session lock; ``run()`` does this when it returns."""

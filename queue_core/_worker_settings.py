@@ -26,6 +26,9 @@ class WorkerSettings:
     # On PostgreSQL, hold a session advisory lock so that this worker's tasks are rescued within a maintenance
     # pass of its death, not its lease (ADR 0012). Off where the connection is pooled per transaction.
     fast_rescue: bool = True
+    # On PostgreSQL, seconds a starting worker waits for a database that is down or restarting, retrying
+    # with backoff, before it raises; None: as long as it takes. A misconfiguration raises at once.
+    startup_patience: float | None = None
 
     @property
     def buffer_size(self) -> int:

@@ -1,7 +1,9 @@
 """``shop worker``: run a queue worker in the foreground until SIGTERM or SIGINT.
 
 Meant to be the main process of a container or a systemd unit: it logs one line per event to stderr,
-finishes the tasks in hand on SIGTERM (within the grace period) and exits 0.
+finishes the tasks in hand on SIGTERM (within the grace period) and exits 0. Started before PostgreSQL
+is up, or during a restart, it waits for it (queue_core's ``startup_patience``); a misconfigured
+``DATABASE_URL`` exits 1 at once with the fix.
 """
 
 from __future__ import annotations
@@ -118,6 +120,14 @@ class RegistryReference(click.ParamType):
     default=None,
     help="Also prune finished tasks older than this. Default: this worker does not prune.",
 )
+@click.option(
+    "--startup-patience",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    help="Seconds to wait at start for a PostgreSQL that is down or restarting (retrying with backoff, "
+    "a log line every few seconds), then exit 1. Default: wait as long as it takes. A wrong password, "
+    "a missing database or an unmigrated schema exits at once.",
+)
 @click.option("--registry", type=RegistryReference(), default=None, hidden=True)
 @with_appcontext
 def worker_command(
@@ -127,6 +137,7 @@ def worker_command(
     lease_seconds: float,
     fast_rescue: bool,
     prune_after_days: float | None,
+    startup_patience: float | None,
     registry: TaskRegistry | None,
 ) -> None:
     """Claim and run tasks until SIGTERM or SIGINT, then finish the tasks in hand and exit 0.
@@ -142,6 +153,7 @@ def worker_command(
         lease_seconds=lease_seconds,
         fast_rescue=fast_rescue,
         prune_after_seconds=None if prune_after_days is None else prune_after_days * SECONDS_PER_DAY,
+        startup_patience=startup_patience,
     )
     _log_to_stderr()
     shop_settings = app_settings()

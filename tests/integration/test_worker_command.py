@@ -1,4 +1,5 @@
-"""``shop worker``: bad options and an empty registry are refused; a real process runs tasks until SIGTERM.
+"""``shop worker``: bad options and an empty registry are refused; a real process runs tasks until SIGTERM,
+waits for a database it cannot reach, and exits at once, with the fix, on a misconfigured one.
 
 The application's registry is still empty, so the process tests pass the hidden ``--registry`` option
 (``tests.integration.test_worker_command:parcel_registry``) to give the worker this module's one real task.
@@ -24,6 +25,7 @@ from queue_core._models import task_table, worker_table
 from shop.cli.main import main
 from shop.web.app import create_app
 from tests.support.credentials import web_settings
+from tests.support.databases import PostgresServer
 from tests.support.processes import REPO_ROOT, LoggedProcess, Processes
 
 SHOP = Path(sys.executable).parent / "shop"
@@ -70,6 +72,7 @@ def test_worker_for_queues_no_registered_task_uses_says_there_is_nothing_to_work
         ("--concurrency", "many", "'many' is not a valid integer"),
         ("--lease-seconds", "0.5", "0.5 is not in the range x>=1.0"),
         ("--prune-after-days", "-1", "-1.0 is not in the range x>=0.0"),
+        ("--startup-patience", "-1", "-1.0 is not in the range x>=0.0"),
         ("--queues", "parcels,,mail", "has an empty queue name"),
         ("--registry", "tests.integration.test_worker_command", "is not of the form module:attribute"),
         ("--registry", "tests.integration.test_worker_command:no_such_registry", "cannot load"),
@@ -145,16 +148,51 @@ def test_worker_process_registers_runs_tasks_and_exits_0_soon_after_sigterm(
 
 
 @pytest.mark.slow
-def test_worker_process_on_an_unreachable_server_says_how_to_fix_it_in_one_line(
+def test_worker_process_gives_up_on_an_unreachable_server_after_its_startup_patience_with_the_fix(
     processes: Processes,
 ) -> None:
-    process = start_worker(processes, "postgresql://clerk:s3cret@127.0.0.1:1/shop")
+    process = start_worker(processes, "postgresql://clerk:s3cret@127.0.0.1:1/shop", "--startup-patience", "1")
     exit_code = process.popen.wait(timeout=30)
 
     assert exit_code == 1
-    last_line = process.log_text().splitlines()[-1]
-    assert last_line.startswith(
+    lines = process.log_text().splitlines()
+    assert any("database not reachable yet (" in line and "Connection refused" in line for line in lines)
+    assert lines[-1].startswith(
         "Error: cannot use the database at postgresql+psycopg://clerk:***@127.0.0.1:1/shop"
     )
-    assert "set DATABASE_URL" in last_line
+    assert "set DATABASE_URL" in lines[-1]
     assert "Traceback" not in process.log_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("database", "user", "refusal", "fix"),
+    [
+        ("no_such_shop", "postgres", 'database "no_such_shop" does not exist', "set DATABASE_URL"),
+        ("postgres", "no_such_clerk", 'role "no_such_clerk" does not exist', "set DATABASE_URL"),
+        (None, "postgres", 'relation "queue_workers" does not exist', "run `shop db upgrade` first"),
+    ],
+    ids=["missing-database", "unknown-role", "schema-not-migrated"],
+)
+def test_worker_process_on_a_misconfigured_database_exits_at_once_with_the_fix(
+    postgres_server: PostgresServer,
+    processes: Processes,
+    database: str | None,
+    user: str,
+    refusal: str,
+    fix: str,
+) -> None:
+    url = postgres_server.fresh_empty_database() if database is None else postgres_server.url(database)
+    process = start_worker(
+        processes, url.replace("//postgres@", f"//{user}@", 1)
+    )  # waits forever if it waits
+    exit_code = process.popen.wait(timeout=30)
+
+    assert exit_code == 1
+    log_text = process.log_text()
+    assert "not reachable yet" not in log_text
+    last_line = log_text.splitlines()[-1]
+    assert last_line.startswith("Error: cannot use the database at postgresql+psycopg://")
+    assert refusal in last_line
+    assert last_line.split("; ")[-1].startswith(fix)
+    assert "Traceback" not in log_text

@@ -1,9 +1,10 @@
 """A throwaway PostgreSQL cluster, started from the server binaries in a temporary directory.
 
 It listens on a free TCP port on 127.0.0.1 and keeps its unix socket inside its own directory, so it
-never meets a server it did not start. ``fsync`` stays on: a suite that restarts the database mid-run
-must see what a real crash would leave behind. When run as root, the binaries run as the ``postgres``
-system user, because ``initdb`` refuses to run as root.
+never meets a server it did not start. It trusts every connection, unless built with a ``password``:
+then TCP connections must give it (``scram-sha-256``), as a production server's do. ``fsync`` stays on:
+a suite that restarts the database mid-run must see what a real crash would leave behind. When run as
+root, the binaries run as the ``postgres`` system user, because ``initdb`` refuses to run as root.
 """
 
 from __future__ import annotations
@@ -44,9 +45,12 @@ def _version_key(name: str) -> tuple[int, ...]:
 class PostgresCluster:
     """One cluster: ``initdb`` when built, then ``start``, ``stop``, ``restart`` at will, ``remove`` last."""
 
-    def __init__(self, bindir: Path | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, bindir: Path | None = None, port: int | None = None, password: str | None = None
+    ) -> None:
         self.bindir = bindir or find_postgres_bindir()
         self.port = port or free_port()
+        self.password = password
         self.base_dir = Path(tempfile.mkdtemp(prefix="shop-pg-"))
         self.data_dir = self.base_dir / "data"
         self.socket_dir = self.base_dir / "socket"
@@ -56,18 +60,22 @@ class PostgresCluster:
         if self._run_as_postgres_user:
             shutil.chown(self.base_dir, user=SUPERUSER, group=SUPERUSER)
             shutil.chown(self.socket_dir, user=SUPERUSER, group=SUPERUSER)
-        self._run(
-            "initdb",
-            "--pgdata",
-            str(self.data_dir),
-            "--username",
-            SUPERUSER,
-            "--auth",
-            "trust",
-            "--encoding",
-            "UTF8",
-            "--no-instructions",
-        )
+        self._initdb()
+
+    def _initdb(self) -> None:
+        arguments = ["--pgdata", str(self.data_dir), "--username", SUPERUSER, "--encoding", "UTF8"]
+        if self.password is None:
+            self._run("initdb", *arguments, "--auth", "trust", "--no-instructions")
+            return
+        password_file = self.base_dir / "password"  # initdb reads the superuser's password from a file
+        password_file.write_text(self.password + "\n")
+        if self._run_as_postgres_user:
+            shutil.chown(password_file, user=SUPERUSER, group=SUPERUSER)
+        try:
+            auth = ["--auth-local", "trust", "--auth-host", "scram-sha-256", "--pwfile", str(password_file)]
+            self._run("initdb", *arguments, *auth, "--no-instructions")
+        finally:
+            password_file.unlink()
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
@@ -99,8 +107,9 @@ class PostgresCluster:
         return status.returncode == 0
 
     def url(self, dbname: str = "postgres") -> str:
-        """A SQLAlchemy URL for ``dbname`` on this cluster, as the superuser."""
-        return f"postgresql+psycopg://{SUPERUSER}@127.0.0.1:{self.port}/{dbname}"
+        """A SQLAlchemy URL for ``dbname`` on this cluster, as the superuser (with the password, if any)."""
+        user = SUPERUSER if self.password is None else f"{SUPERUSER}:{self.password}"
+        return f"postgresql+psycopg://{user}@127.0.0.1:{self.port}/{dbname}"
 
     def remove(self) -> None:
         """Stop the server if it runs and delete everything the cluster wrote."""
