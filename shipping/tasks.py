@@ -26,12 +26,13 @@ DISPATCH_EVERY_SECONDS = 2.0
 registry = TaskRegistry()
 
 
-# One attempt, and stale ticks expire: the next tick does the same work, so neither a retry nor a backlog
-# of dispatchers queued behind a busy worker helps.
+# Stale ticks expire: the next tick does the same work, so a backlog of dispatchers queued behind a busy
+# worker helps nobody. A tick whose worker died mid-run is retried at once, though: ending it dead would
+# page an operator (an alert on dead tasks) for work the next tick does anyway.
 @registry.task(
     "shipping.dispatch_shipments",
     queue="shipping",
-    retry=RetryPolicy(max_attempts=1),
+    retry=RetryPolicy(max_attempts=3, base_seconds=0.2, cap_seconds=1.0),
     expires_in=DISPATCH_EVERY_SECONDS * 5,
 )
 def dispatch_shipments(task: RunningTask, session: Session) -> None:
