@@ -19,7 +19,7 @@ from gateway_simulator.models import Base
 def create_app(
     database_url: str | None = None, *, api_key: str | None = None, rng: random.Random | None = None
 ) -> Flask:
-    """The simulator on ``database_url`` (default: ``GATEWAY_DATABASE_URL``, else ``var/gateway.sqlite3``).
+    """The simulator on ``database_url`` (default: ``database_url_from_env()``).
 
     Every request but ``/healthz`` must carry ``api_key`` (default: ``GATEWAY_API_KEY``; none at all is
     an ``ApiKeyError``, see ``gateway_simulator.api_key``). Creates the tables it lacks and the

@@ -5,7 +5,7 @@ the failure injection says now, unless the request body differs, which is refuse
 from the failure injection. Two requests racing with one new key both try ``INSERT ... ON CONFLICT DO
 NOTHING`` on the UNIQUE key and then read the row that won, so they end with one charge and one answer.
 
-A timeout is ambiguous on purpose, like a real provider's: the request hangs for ``timeout_seconds``
+A timeout is ambiguous on purpose, like a real provider's: the request hangs for ``hang_seconds``
 and the charge may or may not have happened. When it did, it was committed before the hang began, so
 the ledger is final by the time the client gives up and a retry with the same key finds the charge.
 """
@@ -83,11 +83,11 @@ def charge(
     if fate is Fate.TRANSIENT_ERROR:
         return Unavailable()
     if fate is Fate.TIMEOUT_BEFORE_CHARGE:
-        time.sleep(settings.timeout_seconds)
+        time.sleep(settings.hang_seconds)
         return TimedOut()
     result = _record(engine, request, fate, rng)
     if fate is Fate.TIMEOUT_AFTER_CAPTURE:
-        time.sleep(settings.timeout_seconds)  # the capture is committed: _record's transaction has ended
+        time.sleep(settings.hang_seconds)  # the capture is committed: _record's transaction has ended
     return result
 
 

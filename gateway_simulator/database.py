@@ -23,12 +23,12 @@ from gateway_simulator.models import Base
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{REPO_ROOT / 'var' / 'gateway.sqlite3'}"
-DATABASE_URL_VARIABLE = "GATEWAY_DATABASE_URL"
+DATABASE_URL_VARIABLE = "GATEWAY_SIMULATOR_DATABASE_URL"
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 
 def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
-    """``GATEWAY_DATABASE_URL`` if set, else the SQLite file ``var/gateway.sqlite3`` in the repository."""
+    """``GATEWAY_SIMULATOR_DATABASE_URL`` if set, else the SQLite file ``var/gateway.sqlite3`` of the repo."""
     environ = os.environ if environ is None else environ
     return normalize_database_url(environ.get(DATABASE_URL_VARIABLE) or DEFAULT_DATABASE_URL)
 

@@ -3,7 +3,8 @@
 The settings live in the gateway's database (one row), so every server process and thread reads the same
 ones and a test can change them while the server runs. Each new charge's fate is decided by independent
 random rolls in a fixed order: a transient error (``transient_error_rate``), else a timeout
-(``timeout_rate``), else a decline (``decline_rate``), else a capture. A rate of 0 never fires and a rate
+(``timeout_rate``: the request hangs for ``hang_seconds``), else a decline (``decline_rate``), else a
+capture. A rate of 0 never fires and a rate
 of 1 always does, so tests that use only 0 and 1 are deterministic, except for the timeout's coin: a
 timeout captures the charge before hanging or records nothing, half the time each.
 """
@@ -27,13 +28,17 @@ DECLINE_REASONS = ("insufficient_funds", "card_declined", "expired_card", "do_no
 
 @dataclass(frozen=True)
 class FailureSettings:
-    """The knobs, with the defaults of a well-behaved provider (a timeout, when asked for, hangs 10 s)."""
+    """The knobs, with the defaults of a well-behaved provider (a timeout, when asked for, hangs 10 s).
+
+    ``hang_seconds`` is the simulator's own: how long the provider stays silent. How long a client waits
+    is the client's (the shop's ``GATEWAY_TIMEOUT_SECONDS``); a test of timeouts keeps the hang longer.
+    """
 
     latency_ms: int = 0
     transient_error_rate: float = 0.0
     timeout_rate: float = 0.0
     decline_rate: float = 0.0
-    timeout_seconds: float = 10.0
+    hang_seconds: float = 10.0
 
     def as_dict(self) -> dict[str, int | float]:
         """The settings as the API shows them."""
@@ -66,7 +71,7 @@ def current_settings(session: Session) -> FailureSettings:
         transient_error_rate=row.transient_error_rate,
         timeout_rate=row.timeout_rate,
         decline_rate=row.decline_rate,
-        timeout_seconds=row.timeout_seconds,
+        hang_seconds=row.hang_seconds,
     )
 
 

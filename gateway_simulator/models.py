@@ -73,4 +73,6 @@ class FailureInjection(Base):
     transient_error_rate: Mapped[float] = mapped_column(Float, default=0.0)
     timeout_rate: Mapped[float] = mapped_column(Float, default=0.0)
     decline_rate: Mapped[float] = mapped_column(Float, default=0.0)
-    timeout_seconds: Mapped[float] = mapped_column(Float, default=10.0)
+    # Stored under its first name: ``create_all`` never renames a column, and a ledger made before the
+    # knob was called ``hang_seconds`` (``var/gateway.sqlite3`` of an earlier demo) must still open.
+    hang_seconds: Mapped[float] = mapped_column("timeout_seconds", Float, key="hang_seconds", default=10.0)

@@ -15,7 +15,7 @@ from gateway_simulator.models import KEY_LENGTH
 
 MAX_AMOUNT_CENTS = 99_999_999  # what an eight-digit amount field holds, as at real providers
 MAX_LATENCY_MS = 60_000
-MAX_TIMEOUT_SECONDS = 600.0
+MAX_HANG_SECONDS = 600.0
 
 
 def printable(value: str) -> None:
@@ -76,4 +76,4 @@ class FailureInjectionSchema(Schema):
     transient_error_rate = JsonNumber(validate=Range(min=0.0, max=1.0))
     timeout_rate = JsonNumber(validate=Range(min=0.0, max=1.0))
     decline_rate = JsonNumber(validate=Range(min=0.0, max=1.0))
-    timeout_seconds = JsonNumber(validate=Range(min=0.0, min_inclusive=False, max=MAX_TIMEOUT_SECONDS))
+    hang_seconds = JsonNumber(validate=Range(min=0.0, min_inclusive=False, max=MAX_HANG_SECONDS))

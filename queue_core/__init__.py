@@ -42,7 +42,8 @@ real PostgreSQL (tests/integration/queue_core/):
 8. A small hot table. Finished tasks are pruned in batches after a retention period; claims read only
    the partial index of claimable rows, so history does not slow them.
 9. Inspection. Counts by state and queue, oldest pending age, throughput, pickup latency percentiles,
-   dead tasks, one task with its attempts and referencing rows.
+   dead tasks, one task with its attempts and referencing rows, every worker (live or lost: host, PID,
+   last heartbeat) with the tasks it holds.
 10. Two backends, one API. PostgreSQL for production; SQLite for an embedded demo, with polling instead
     of LISTEN/NOTIFY and one writer at a time instead of SKIP LOCKED.
 
@@ -69,6 +70,7 @@ from queue_core._dashboard import (
     Throughput,
     WorkerInfo,
     find_worker,
+    known_workers,
     live_workers,
     task_counts,
     throughput,
@@ -154,6 +156,7 @@ __all__ = [
     "enqueue_many",
     "find_dangling",
     "find_worker",
+    "known_workers",
     "list_tasks",
     "live_workers",
     "prune",

@@ -9,7 +9,8 @@ what the history costs, however many finished tasks the table keeps (the inverte
 - finished tasks are counted and charted only over a recent window, through the partial index on
   ``finished_at`` (``ix_queue_tasks_finished``): their number is the recent throughput. The result types
   say so, and a page should too ("finished in the last hour");
-- workers come from their own small table, and their running tasks through ``ix_queue_tasks_running``.
+- workers come from their own small table (live ones, or every one still listed, lost ones too), and
+  their running tasks through ``ix_queue_tasks_running``.
 
 The newest dead tasks are ``list_tasks(state="dead")``, through ``ix_queue_tasks_dead``.
 tests/integration/queue_core/test_inspection_at_scale.py checks every plan against 200,000 finished tasks.
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, func, literal, select, union_all
+from sqlalchemy import ColumnElement, Connection, Row, func, literal, select, true, union_all
 from sqlalchemy.orm import Session
 
 from queue_core._clock import db_now
@@ -158,21 +159,25 @@ def throughput(
 
 @dataclass(frozen=True)
 class InFlightTask:
-    """A running task, as its worker's row lists it."""
+    """A running task, as its worker's row lists it, with the claim that makes it that worker's."""
 
     id: uuid.UUID
     name: str
     queue: str
+    attempt: int  # counted when the task was claimed: 1 on its first run
     started_at: dt.datetime | None
     progress: float | None
+    lease_token: uuid.UUID | None  # the fence its completion must present; a rescue hands out another
 
 
 @dataclass(frozen=True)
 class WorkerInfo:
     """A worker process as the queue knows it, with the tasks it holds now.
 
-    ``alive`` while its lease has not run out; a worker that stopped cleanly has deleted its row, and one
-    that died is forgotten some minutes after its lease ran out.
+    ``alive`` while its lease has not run out, that is while its last heartbeat is younger than its
+    ``lease_seconds``; a lost worker's tasks go back to the queue at a live worker's next maintenance
+    pass. A worker that stopped cleanly has deleted its row; one that died is forgotten ten minutes after
+    its lease ran out (``forget_dead_workers``), or as soon as its session lock is found free (ADR 0012).
     """
 
     id: uuid.UUID
@@ -183,6 +188,8 @@ class WorkerInfo:
     started_at: dt.datetime
     heartbeat_at: dt.datetime
     heartbeat_age_seconds: float
+    lease_expires_at: dt.datetime
+    lease_left_seconds: float  # negative once the lease has run out
     alive: bool
     in_flight: tuple[InFlightTask, ...]
 
@@ -190,6 +197,16 @@ class WorkerInfo:
 def live_workers(session: Session | Connection) -> list[WorkerInfo]:
     """Workers whose lease has not run out, oldest first, each with its running tasks: two statements."""
     return _workers(session, workers.c.lease_expires_at > db_now())
+
+
+def known_workers(session: Session | Connection) -> list[WorkerInfo]:
+    """Every worker that still has a row, live and lost, oldest first, each with its running tasks.
+
+    What an operator needs to find a frozen worker: its host and PID, and the tasks that wait on its
+    lease. Two statements, like ``live_workers``: the workers table is small (a lost row is forgotten
+    after a while), and their tasks are read through ``ix_queue_tasks_running``.
+    """
+    return _workers(session, true())
 
 
 def find_worker(session: Session | Connection, worker_id: uuid.UUID) -> WorkerInfo | None:
@@ -211,6 +228,7 @@ def _workers(session: Session | Connection, condition: ColumnElement[bool]) -> l
 def _worker_info(row: Row[Any], in_flight: Sequence[InFlightTask]) -> WorkerInfo:
     values = row._mapping
     heartbeat_at: dt.datetime = values["heartbeat_at"]
+    lease_expires_at: dt.datetime = values["lease_expires_at"]
     return WorkerInfo(
         id=values["id"],
         hostname=values["hostname"],
@@ -220,6 +238,8 @@ def _worker_info(row: Row[Any], in_flight: Sequence[InFlightTask]) -> WorkerInfo
         started_at=values["started_at"],
         heartbeat_at=heartbeat_at,
         heartbeat_age_seconds=max(0.0, (values["now"] - heartbeat_at).total_seconds()),
+        lease_expires_at=lease_expires_at,
+        lease_left_seconds=(lease_expires_at - values["now"]).total_seconds(),
         alive=bool(values["alive"]),
         in_flight=tuple(in_flight),
     )
@@ -234,11 +254,26 @@ def _in_flight(
     held: dict[uuid.UUID, list[InFlightTask]] = {}
     for row in session.execute(
         select(
-            tasks.c.id, tasks.c.name, tasks.c.queue, tasks.c.started_at, tasks.c.progress, tasks.c.worker_id
+            tasks.c.id,
+            tasks.c.name,
+            tasks.c.queue,
+            tasks.c.attempts,
+            tasks.c.started_at,
+            tasks.c.progress,
+            tasks.c.lease_token,
+            tasks.c.worker_id,
         )
         .where(in_state(TaskState.RUNNING), tasks.c.worker_id.in_(worker_ids))
         .order_by(tasks.c.started_at, tasks.c.id)
     ):
-        task = InFlightTask(row.id, row.name, row.queue, row.started_at, row.progress)
+        task = InFlightTask(
+            id=row.id,
+            name=row.name,
+            queue=row.queue,
+            attempt=row.attempts,
+            started_at=row.started_at,
+            progress=row.progress,
+            lease_token=row.lease_token,
+        )
         held.setdefault(row.worker_id, []).append(task)
     return held

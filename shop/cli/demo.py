@@ -104,7 +104,7 @@ def demo_command(
     commands = [
         # A gateway that misbehaves now and then, so retries and declines show up in the demo.
         ("gateway", ["gateway", "--port", str(gateway_port), "--latency-ms", "150", "--transient-error-rate",
-                     "0.15", "--decline-rate", "0.1", "--timeout-rate", "0.02", "--timeout-seconds", "8"]),
+                     "0.15", "--decline-rate", "0.1", "--timeout-rate", "0.02", "--hang-seconds", "8"]),
         ("web", ["web", "--port", str(port), "--workers", "1"]),
         *[(f"worker-{n}", ["worker", "--concurrency", "4"]) for n in range(1, workers + 1)],
     ]  # fmt: skip

@@ -12,11 +12,17 @@ exits 0 either way.
 
 Workers are threaded (``gthread``), so a request hanging on an injected timeout holds one thread, not a
 process. Each worker process builds its own app, and so its own database engine, after the fork.
+
+Its environment variables are named ``GATEWAY_SIMULATOR_*``, apart from the shop's ``GATEWAY_*`` settings
+of its provider (``GATEWAY_URL``, ``GATEWAY_TIMEOUT_SECONDS``: shop/config.py), so that one environment
+(``shop demo``'s, a test's) holds both and each reaches only its own process: the simulator's hang is
+not the shop's patience. ``GATEWAY_API_KEY`` alone is read by both, being the secret the two ends share.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,14 +35,28 @@ from sqlalchemy.orm import Session
 
 from gateway_simulator import create_app
 from gateway_simulator.api_key import API_KEY_VARIABLE, ApiKeyError, checked_api_key
-from gateway_simulator.database import create_gateway_engine, database_url_from_env, normalize_database_url
+from gateway_simulator.database import (
+    DATABASE_URL_VARIABLE,
+    create_gateway_engine,
+    database_url_from_env,
+    normalize_database_url,
+)
 from gateway_simulator.failure_injection import FailureSettings, update_settings
 from gateway_simulator.models import Base
+from gateway_simulator.schemas import MAX_HANG_SECONDS
 from shop.cli.ports import check_port_is_free
 
 GRACEFUL_SECONDS = 5
 SUPPORTED_BACKENDS = ("postgresql", "sqlite")
 DEFAULTS = FailureSettings()
+# Names the simulator once read; set, they would now be silently ignored, so the command refuses them.
+RENAMED_VARIABLES = {
+    "GATEWAY_DATABASE_URL": DATABASE_URL_VARIABLE,
+    "GATEWAY_LATENCY_MS": "GATEWAY_SIMULATOR_LATENCY_MS",
+    "GATEWAY_TRANSIENT_ERROR_RATE": "GATEWAY_SIMULATOR_TRANSIENT_ERROR_RATE",
+    "GATEWAY_TIMEOUT_RATE": "GATEWAY_SIMULATOR_TIMEOUT_RATE",
+    "GATEWAY_DECLINE_RATE": "GATEWAY_SIMULATOR_DECLINE_RATE",
+}
 
 
 class GatewayServer(BaseApplication):
@@ -65,8 +85,8 @@ class GatewayServer(BaseApplication):
 @click.option(
     "--database-url",
     default=None,
-    envvar="GATEWAY_DATABASE_URL",
-    help="The gateway's own database. [default: $GATEWAY_DATABASE_URL, else var/gateway.sqlite3]",
+    envvar=DATABASE_URL_VARIABLE,
+    help=f"The gateway's own database. [default: ${DATABASE_URL_VARIABLE}, else var/gateway.sqlite3]",
 )
 @click.option(
     "--api-key",
@@ -83,41 +103,47 @@ class GatewayServer(BaseApplication):
     "--latency-ms",
     type=click.IntRange(0, 60_000),
     default=DEFAULTS.latency_ms,
-    envvar="GATEWAY_LATENCY_MS",
+    envvar="GATEWAY_SIMULATOR_LATENCY_MS",
     show_default=True,
+    show_envvar=True,
     help="Delay before every charge and refund request is handled.",
 )
 @click.option(
     "--transient-error-rate",
     type=click.FloatRange(0.0, 1.0),
     default=DEFAULTS.transient_error_rate,
-    envvar="GATEWAY_TRANSIENT_ERROR_RATE",
+    envvar="GATEWAY_SIMULATOR_TRANSIENT_ERROR_RATE",
     show_default=True,
+    show_envvar=True,
     help="Share of new charges answered 503 with nothing recorded.",
 )
 @click.option(
     "--timeout-rate",
     type=click.FloatRange(0.0, 1.0),
     default=DEFAULTS.timeout_rate,
-    envvar="GATEWAY_TIMEOUT_RATE",
+    envvar="GATEWAY_SIMULATOR_TIMEOUT_RATE",
     show_default=True,
+    show_envvar=True,
     help="Share of new charges that hang; half of them are captured before the hang.",
 )
 @click.option(
     "--decline-rate",
     type=click.FloatRange(0.0, 1.0),
     default=DEFAULTS.decline_rate,
-    envvar="GATEWAY_DECLINE_RATE",
+    envvar="GATEWAY_SIMULATOR_DECLINE_RATE",
     show_default=True,
+    show_envvar=True,
     help="Share of new charges declined.",
 )
 @click.option(
-    "--timeout-seconds",
-    type=click.FloatRange(0.0, 600.0, min_open=True),
-    default=DEFAULTS.timeout_seconds,
-    envvar="GATEWAY_TIMEOUT_SECONDS",
+    "--hang-seconds",
+    type=click.FloatRange(0.0, MAX_HANG_SECONDS, min_open=True),
+    default=DEFAULTS.hang_seconds,
+    envvar="GATEWAY_SIMULATOR_HANG_SECONDS",
     show_default=True,
-    help="How long a timed-out request hangs; make it longer than the client's timeout.",
+    show_envvar=True,
+    help="How long a timed-out request hangs; make it longer than the client's timeout (the shop's "
+    "GATEWAY_TIMEOUT_SECONDS).",
 )
 def gateway_command(
     host: str,
@@ -130,20 +156,21 @@ def gateway_command(
     transient_error_rate: float,
     timeout_rate: float,
     decline_rate: float,
-    timeout_seconds: float,
+    hang_seconds: float,
 ) -> None:
     """Run the payment gateway simulator until SIGTERM or SIGINT.
 
     The failure-injection options are applied at start, replacing whatever an earlier run left in the
     database; change them while it runs with PUT /v1/failure-injection.
     """
+    _refuse_renamed_variables(os.environ)
     try:
         api_key = checked_api_key(api_key)
     except ApiKeyError as error:
         raise click.ClickException(str(error)) from None
     url = database_url_from_env() if database_url is None else normalize_database_url(database_url)
     shown_url = _checked_database_url(url)
-    settings = FailureSettings(latency_ms, transient_error_rate, timeout_rate, decline_rate, timeout_seconds)
+    settings = FailureSettings(latency_ms, transient_error_rate, timeout_rate, decline_rate, hang_seconds)
     check_port_is_free(host, port)
     with _explained_database_errors(shown_url):
         _prepare_database(url, settings)
@@ -170,6 +197,15 @@ def _prepare_database(url: str, settings: FailureSettings) -> None:
             update_settings(session, settings.as_dict())
     finally:
         engine.dispose()
+
+
+def _refuse_renamed_variables(environ: Mapping[str, str]) -> None:
+    for old, new in RENAMED_VARIABLES.items():
+        if environ.get(old):
+            raise click.ClickException(
+                f"{old} is no longer read: the simulator's own variables are named GATEWAY_SIMULATOR_*; "
+                f"set {new} instead"
+            )
 
 
 def _checked_database_url(url: str) -> str:

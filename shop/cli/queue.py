@@ -27,8 +27,10 @@ from queue_core import (
     TaskDetails,
     TaskNotFoundError,
     TaskState,
+    WorkerInfo,
     cancel,
     find_dangling,
+    known_workers,
     list_tasks,
     prune,
     queue_stats,
@@ -103,6 +105,27 @@ def show_command(task_id: uuid.UUID, as_json: bool) -> None:
         except TaskNotFoundError:
             raise _no_such_task(task_id) from None
     click.echo(_to_json(dataclasses.asdict(details)) if as_json else _details_text(details))
+
+
+@queue.command("workers")
+@json_option
+def workers_command(as_json: bool) -> None:
+    """Worker processes, live and lost: host, PID, last heartbeat and the tasks each holds.
+
+    A worker is lost once its last heartbeat is older than its lease (frozen, cut off from the database,
+    or dead without a session lock to give it away); its tasks go back to the queue at a live worker's
+    next maintenance pass. Not listed: a worker that stopped cleanly, one whose process died on PostgreSQL
+    (its free session lock gives it away, and a live worker removes its row within a second), and a lost
+    one ten minutes after its lease ran out.
+    """
+    with command_engine() as engine, engine.begin() as connection:
+        found = known_workers(connection)
+    if as_json:
+        click.echo(_to_json([dataclasses.asdict(worker) for worker in found]))
+    elif not found:
+        click.echo("No workers are registered (a worker that stops cleanly removes its row).")
+    else:
+        click.echo(_workers_text(found))
 
 
 @queue.command("retry")
@@ -250,6 +273,50 @@ def _stats_text(stats: QueueStats) -> str:
     return "\n".join(lines)
 
 
+def _workers_text(found: Sequence[WorkerInfo]) -> str:
+    workers = [
+        [
+            str(w.id),
+            w.hostname,
+            str(w.pid),
+            "live" if w.alive else "lost",
+            _when(w.started_at),
+            f"{_when(w.heartbeat_at)} ({_duration(w.heartbeat_age_seconds)} ago)",
+            f"{_duration(w.lease_left_seconds)} left"
+            if w.alive
+            else f"ran out {_duration(-w.lease_left_seconds)} ago",
+            str(len(w.in_flight)),
+        ]
+        for w in found
+    ]
+    headers = ["worker id", "host", "pid", "state", "started", "last heartbeat", "lease", "tasks"]
+    lines = [_table(headers, workers)]
+    held = [
+        [
+            f"{w.hostname}:{w.pid}",
+            str(t.id),
+            t.name,
+            str(t.attempt),
+            _when(t.started_at),
+            str(t.lease_token or ""),
+        ]
+        for w in found
+        for t in w.in_flight
+    ]
+    if held:
+        lines += [
+            "",
+            "Tasks held",
+            _table(["worker", "task id", "name", "attempt", "started", "lease token"], held),
+        ]
+    live = sum(w.alive for w in found)
+    lines += ["", f"{live} live, {len(found) - live} lost."]
+    if not live and any(w.in_flight for w in found):
+        # Rescue is every live worker's maintenance pass: with none running, nothing hands these back.
+        lines.append("No live worker will hand the lost workers' tasks back: start one (`shop worker`).")
+    return "\n".join(lines)
+
+
 def _details_text(details: TaskDetails) -> str:
     task = details.task
     fields = [
@@ -324,6 +391,18 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def _primary_key(primary_key: dict[str, Any]) -> str:
     return ", ".join(f"{column}={value}" for column, value in primary_key.items())
+
+
+def _duration(seconds: float) -> str:
+    """A span the way a person reads it on call: 0.4 s, 12 s, 3 min 20 s, 2 h 5 min."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
 
 
 def _when(moment: dt.datetime | None) -> str:

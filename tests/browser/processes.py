@@ -64,7 +64,7 @@ def running_shop(
         "DATABASE_URL": database_url,
         "GATEWAY_URL": gateway_url,
         "GATEWAY_API_KEY": GATEWAY_API_KEY,  # the gateway requires it, the web app and the worker send it
-        "GATEWAY_DATABASE_URL": f"sqlite:///{directory / 'gateway.sqlite3'}",
+        "GATEWAY_SIMULATOR_DATABASE_URL": f"sqlite:///{directory / 'gateway.sqlite3'}",
         "SHOP_DEMO_MODE": "1" if demo_mode else "0",
         "WEB_THREADS": "8",
         **web_environment(),  # demo mode, with an operator key for tests that read as an operator

@@ -35,7 +35,7 @@ ORDERS = 1000
 WORKERS = 3
 KILL_EVERY_SECONDS = 0.5
 CHAOS_SECONDS = 30.0  # kills go on this long at least, and until every order is placed
-FLAKY_GATEWAY = GatewayOptions(transient_error_rate=0.2, timeout_rate=0.05, timeout_seconds=1.5)
+FLAKY_GATEWAY = GatewayOptions(transient_error_rate=0.2, timeout_rate=0.05, hang_seconds=1.5)
 
 
 class WorkerKiller(threading.Thread):

@@ -31,7 +31,7 @@ def test_demo_starts_every_process_settles_its_sample_orders_and_stops_them(tmp_
     environment = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite3'}",
-        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.sqlite3'}",
+        "GATEWAY_SIMULATOR_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.sqlite3'}",
     }
     environment.pop("GATEWAY_API_KEY", None)
     command = [
@@ -85,7 +85,7 @@ def test_demo_on_a_taken_port_stops_at_once_naming_it_and_places_nothing(tmp_pat
     environment = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.sqlite3'}",
-        "GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.sqlite3'}",
+        "GATEWAY_SIMULATOR_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.sqlite3'}",
     }
     ports = {"--port": str(free_port()), "--gateway-port": str(free_port())}
     with listening_socket() as taken:

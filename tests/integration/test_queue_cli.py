@@ -2,13 +2,15 @@
 
 Tasks are enqueued with ``queue_core.enqueue`` and moved along by an in-process worker running this
 module's own registry, which also tracks the columns of a small ``gift_wraps`` table: the commands get
-that registry through ``app.config["TASK_REGISTRY"]``, the same way a demo would.
+that registry through ``app.config["TASK_REGISTRY"]``, the same way a demo would. ``shop queue workers``
+is shown real worker processes (``workers``), so that what it reports can be checked against a PID.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Sequence
@@ -36,6 +38,10 @@ from shop.cli.main import main
 from shop.tasks import REGISTRY_CONFIG_KEY
 from shop.web.app import create_app
 from tests.support.credentials import web_settings
+from tests.support.inprocess import wait_for
+from tests.support.lost_workers import pause, wait_until_started_by
+from tests.support.queue_handlers import enqueue_committed, task_row
+from tests.support.worker_process import WorkerProcesses
 
 gift_metadata = MetaData()
 gift_wraps = Table(
@@ -302,6 +308,81 @@ def test_show_as_json_includes_the_attempt_errors_and_referencing_rows(
             "task_id": str(filled_queue.declined),
         }
     ]
+
+
+# -- workers ------------------------------------------------------------------------------------------
+
+LEASE_SECONDS = 2.0  # the worker processes' lease: a paused one is lost this long after its last beat
+SLOW_SECONDS = 60  # longer than any test: the handler is still running when the test looks
+
+
+def test_workers_lists_a_running_worker_with_its_pid_host_and_the_task_it_holds(
+    app: Flask, engine: Engine, workers: WorkerProcesses
+) -> None:
+    [worker] = workers.start(lease=LEASE_SECONDS)
+    task_id = enqueue_committed(engine, "test.record_slowly", {"seconds": SLOW_SECONDS})
+    wait_until_started_by(engine, task_id, worker)
+
+    result = shop(app, "queue", "workers")
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == [
+        "worker", "id", "host", "pid", "state", "started", "last", "heartbeat", "lease", "tasks",
+    ]  # fmt: skip
+    assert lines[1].split()[:4] == [str(worker.worker_id), socket.gethostname(), str(worker.pid), "live"]
+    assert lines[1].split()[-1] == "1"
+    assert lines[3] == "Tasks held"
+    held = lines[5].split()
+    assert held[:4] == [f"{socket.gethostname()}:{worker.pid}", str(task_id), "test.record_slowly", "1"]
+    assert held[-1] == str(task_row(engine, task_id)["lease_token"])
+    assert lines[-1] == "1 live, 0 lost."
+
+
+def test_workers_shows_a_worker_whose_heartbeat_stopped_as_lost_with_the_task_it_still_holds(
+    app: Flask, database_url: str, engine: Engine, workers: WorkerProcesses
+) -> None:
+    [frozen] = workers.start(lease=LEASE_SECONDS)
+    task_id = enqueue_committed(engine, "test.record_slowly", {"seconds": SLOW_SECONDS})
+    wait_until_started_by(engine, task_id, frozen)
+
+    pause(frozen, database_url)  # SIGSTOP: alive to the kernel, silent to the queue
+    [listed] = wait_for(
+        lambda: [w for w in workers_as_json(app) if not w["alive"]],
+        timeout=30,
+        what="the paused worker's lease running out",
+    )
+
+    assert (listed["id"], listed["hostname"], listed["pid"]) == (
+        str(frozen.worker_id),
+        socket.gethostname(),
+        frozen.pid,
+    )
+    assert listed["heartbeat_age_seconds"] >= LEASE_SECONDS and listed["lease_left_seconds"] < 0
+    [held] = listed["in_flight"]  # no live worker has run a maintenance pass to take it back
+    assert (held["id"], held["name"], held["attempt"]) == (str(task_id), "test.record_slowly", 1)
+    assert held["lease_token"] == str(task_row(engine, task_id)["lease_token"])
+    text = shop(app, "queue", "workers").output
+    assert f"{frozen.pid}  lost  " in text and "ran out " in text
+    assert text.endswith(
+        "0 live, 1 lost.\nNo live worker will hand the lost workers' tasks back: start one (`shop worker`).\n"
+    )
+
+
+def test_workers_with_none_registered_says_so(app: Flask) -> None:
+    result = shop(app, "queue", "workers")
+
+    assert (result.exit_code, result.output) == (
+        0,
+        "No workers are registered (a worker that stops cleanly removes its row).\n",
+    )
+
+
+def workers_as_json(app: Flask) -> list[dict[str, object]]:
+    result = shop(app, "queue", "workers", "--json")
+    assert result.exit_code == 0, result.output
+    listed: list[dict[str, object]] = json.loads(result.output)
+    return listed
 
 
 # -- retry and cancel ---------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ class GatewayOptions:
     transient_error_rate: float = 0.0
     timeout_rate: float = 0.0
     decline_rate: float = 0.0
-    timeout_seconds: float = 2.0
+    hang_seconds: float = 2.0  # an injected timeout's hang: longer than the workers' patience
 
     def arguments(self) -> list[str]:
         return [
@@ -78,7 +78,7 @@ class GatewayOptions:
             "--transient-error-rate", str(self.transient_error_rate),
             "--timeout-rate", str(self.timeout_rate),
             "--decline-rate", str(self.decline_rate),
-            "--timeout-seconds", str(self.timeout_seconds),
+            "--hang-seconds", str(self.hang_seconds),
         ]  # fmt: skip
 
 
@@ -183,7 +183,7 @@ def running_shop(
     """Create and migrate ``database_name``, start the gateway, the web app and ``workers`` workers.
 
     ``gateway_timeout_seconds`` is the workers' patience with the gateway; keep the gateway's injected
-    hang (``GatewayOptions.timeout_seconds``) longer, so an injected timeout is one the client sees.
+    hang (``GatewayOptions.hang_seconds``) longer, so an injected timeout is one the client sees.
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     create_database(cluster, database_name)
@@ -195,7 +195,7 @@ def running_shop(
         "GATEWAY_URL": f"http://127.0.0.1:{gateway_port}",
         "GATEWAY_API_KEY": GATEWAY_API_KEY,  # the gateway requires it, the workers send it
         "GATEWAY_TIMEOUT_SECONDS": str(gateway_timeout_seconds),
-        "GATEWAY_DATABASE_URL": f"sqlite:///{work_dir / 'gateway.sqlite3'}",
+        "GATEWAY_SIMULATOR_DATABASE_URL": f"sqlite:///{work_dir / 'gateway.sqlite3'}",
         "WEB_THREADS": "8",
         "PYTHONUNBUFFERED": "1",
         **web_environment(),  # demo mode off: clients present the operator key, as in production

@@ -96,7 +96,7 @@ def test_a_transient_error_records_nothing_and_leaves_the_key_unused(client: Fla
 def test_a_timeout_that_captured_hangs_and_a_retry_finds_the_capture(
     client: FlaskClient, rolls: ChosenRolls
 ) -> None:
-    inject(client, timeout_rate=1.0, timeout_seconds=0.2)
+    inject(client, timeout_rate=1.0, hang_seconds=0.2)
 
     started = time.monotonic()
     response = post_charge(client, "order-17-payment-1")
@@ -112,7 +112,7 @@ def test_a_timeout_that_recorded_nothing_hangs_and_a_retry_charges_anew(
     client: FlaskClient, rolls: ChosenRolls
 ) -> None:
     rolls.value = NOTHING_RECORDED
-    inject(client, timeout_rate=1.0, timeout_seconds=0.2)
+    inject(client, timeout_rate=1.0, hang_seconds=0.2)
 
     started = time.monotonic()
     response = post_charge(client, "order-17-payment-1")
@@ -125,7 +125,7 @@ def test_a_timeout_that_recorded_nothing_hangs_and_a_retry_charges_anew(
 
 
 def test_a_timed_out_capture_is_in_the_ledger_before_the_hang_ends(app: Flask, client: FlaskClient) -> None:
-    inject(client, timeout_rate=1.0, timeout_seconds=3.0)
+    inject(client, timeout_rate=1.0, hang_seconds=3.0)
     hanging = threading.Thread(target=post_charge, args=(authorized(app.test_client()), "order-17-payment-1"))
     hanging.start()
     try:

@@ -14,7 +14,7 @@ WELL_BEHAVED = {
     "transient_error_rate": 0.0,
     "timeout_rate": 0.0,
     "decline_rate": 0.0,
-    "timeout_seconds": 10.0,
+    "hang_seconds": 10.0,
 }
 
 
@@ -51,9 +51,9 @@ def test_the_settings_are_shared_through_the_database(app: Flask, database_url: 
         ("timeout_rate", -0.1, "Must be greater than or equal to 0.0 and less than or equal to 1.0."),
         ("decline_rate", "half", "Not a valid number."),
         ("decline_rate", True, "Not a valid number."),
-        ("timeout_seconds", 0, "Must be greater than 0.0 and less than or equal to 600.0."),
-        ("timeout_seconds", 10**400, "Number too large."),
-        ("timeout_seconds", None, "Field may not be null."),
+        ("hang_seconds", 0, "Must be greater than 0.0 and less than or equal to 600.0."),
+        ("hang_seconds", 10**400, "Number too large."),
+        ("hang_seconds", None, "Field may not be null."),
         ("chaos_monkey", 1, "Unknown field."),
     ],
     ids=lambda value: str(value)[:24],

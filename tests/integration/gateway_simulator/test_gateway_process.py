@@ -1,5 +1,5 @@
-"""``shop gateway`` as a real process: many threads racing with one key, the client, its API key, and a
-clean stop."""
+"""``shop gateway`` as a real process: many threads racing with one key, the client, its API key, its own
+settings apart from the shop's, and a clean stop."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select, text
 
 from payments.gateway_client import Captured, Declined, GatewayClient, GatewayRejected, GatewayTimeout
+from shop import bootstrap
 from shop.cli.gateway import GRACEFUL_SECONDS, gateway_command
+from shop.config import Settings
 from tests.support.credentials import bearer
 from tests.support.gateway_process import running_gateway
 from tests.support.gateway_requests import ARMCHAIR, GATEWAY_API_KEY
@@ -74,7 +76,7 @@ def test_twenty_concurrent_requests_with_one_key_make_one_charge_and_twenty_iden
 def test_the_client_gives_up_on_a_hang_and_a_retry_with_the_same_key_charges_exactly_once(
     postgres_url: str, tmp_path: Path
 ) -> None:
-    options = ("--timeout-rate", "1", "--timeout-seconds", "1.5")
+    options = ("--timeout-rate", "1", "--hang-seconds", "1.5")
     with running_gateway(postgres_url, tmp_path, *options) as gateway:
         key = gateway.api_key
         with (
@@ -106,16 +108,25 @@ def test_ctrl_c_stops_the_gateway_cleanly(sqlite_url: str, tmp_path: Path) -> No
     ("options", "complaint"),
     [
         (["--port", "0"], "'--port': 0 is not in the range 1<=x<=65535."),
-        (["--timeout-rate", "1.5"], "'--timeout-rate': 1.5 is not in the range 0.0<=x<=1.0."),
-        (["--timeout-seconds", "0"], "'--timeout-seconds': 0.0 is not in the range 0.0<x<=600.0."),
-        (["--latency-ms", "slow"], "'--latency-ms': 'slow' is not a valid integer"),
+        (
+            ["--timeout-rate", "1.5"],
+            "'--timeout-rate' (env var: 'GATEWAY_SIMULATOR_TIMEOUT_RATE'): 1.5 is not in the range 0.0<=x<=1",
+        ),
+        (
+            ["--hang-seconds", "0"],
+            "'--hang-seconds' (env var: 'GATEWAY_SIMULATOR_HANG_SECONDS'): 0.0 is not in the range 0.0<x<=",
+        ),
+        (
+            ["--latency-ms", "slow"],
+            "'--latency-ms' (env var: 'GATEWAY_SIMULATOR_LATENCY_MS'): 'slow' is not a valid integer",
+        ),
         (["--database-url", "mysql://shop@db/gateway"], "mysql://shop@db/gateway: use PostgreSQL or SQLite"),
         (
             ["--database-url", "postgresql://nobody@127.0.0.1:1/gateway"],
             "Error: cannot use the database at postgresql+psycopg://nobody@127.0.0.1:1/gateway (",
         ),
     ],
-    ids=["port", "rate", "timeout", "latency", "backend", "unreachable"],
+    ids=["port", "rate", "hang", "latency", "backend", "unreachable"],
 )
 def test_bad_options_are_one_line_errors_without_a_traceback(options: list[str], complaint: str) -> None:
     result = CliRunner(env=WITH_KEY).invoke(gateway_command, options)
@@ -143,7 +154,7 @@ def test_a_taken_port_is_refused_before_gunicorn_starts(sqlite_url: str) -> None
 def test_sigterm_stops_the_gateway_even_while_a_request_hangs_on_an_injected_timeout(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    options = ("--workers", "1", "--timeout-rate", "1", "--timeout-seconds", "120")
+    options = ("--workers", "1", "--timeout-rate", "1", "--hang-seconds", "120")
     with running_gateway(sqlite_url, tmp_path, *options) as gateway:
         key = gateway.api_key
         with (
@@ -155,6 +166,50 @@ def test_sigterm_stops_the_gateway_even_while_a_request_hangs_on_an_injected_tim
         started = time.monotonic()
         assert gateway.stop(signal.SIGTERM, seconds=30.0) == 0
         assert time.monotonic() - started < GRACEFUL_SECONDS + 5
+
+
+@pytest.mark.slow
+def test_one_environment_sets_the_shops_patience_and_the_simulators_hang_apart(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    # As in `shop demo` or one host's deployment: the shop's processes and the simulator share variables.
+    environment = {
+        "GATEWAY_TIMEOUT_SECONDS": "0.5",  # the shop's: how long a worker waits for the gateway
+        "GATEWAY_SIMULATOR_HANG_SECONDS": "30",  # the simulator's: how long an injected timeout hangs
+        "GATEWAY_SIMULATOR_TIMEOUT_RATE": "1",
+    }
+    with running_gateway(sqlite_url, tmp_path, "--workers", "1", environment=environment) as gateway:
+        injected = httpx.get(f"{gateway.base_url}/v1/failure-injection", headers=bearer(gateway.api_key))
+        shop_settings = Settings.from_env(
+            {**environment, "GATEWAY_URL": gateway.base_url, "GATEWAY_API_KEY": gateway.api_key}
+        )
+        started = time.monotonic()
+        with bootstrap.gateway_client(shop_settings) as client, pytest.raises(GatewayTimeout):
+            charge_armchair(client)
+        waited = time.monotonic() - started
+
+    assert (injected.json()["hang_seconds"], injected.json()["timeout_rate"]) == (30.0, 1.0)
+    assert shop_settings.gateway_timeout_seconds == 0.5
+    assert 0.5 <= waited < 10.0  # the worker gave up after its own 0.5 s, not the simulator's 30 s
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("GATEWAY_DATABASE_URL", "GATEWAY_SIMULATOR_DATABASE_URL"),
+        ("GATEWAY_TIMEOUT_RATE", "GATEWAY_SIMULATOR_TIMEOUT_RATE"),
+    ],
+)
+def test_a_variable_the_simulator_no_longer_reads_is_refused_with_its_new_name(
+    old: str, new: str, sqlite_url: str
+) -> None:
+    result = CliRunner(env={**WITH_KEY, old: "1"}).invoke(gateway_command, ["--database-url", sqlite_url])
+
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {old} is no longer read: the simulator's own variables are named GATEWAY_SIMULATOR_*; "
+        f"set {new} instead\n"
+    )
 
 
 def test_the_gateway_will_not_start_without_an_api_key_and_says_how_to_make_one(sqlite_url: str) -> None:

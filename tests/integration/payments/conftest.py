@@ -62,7 +62,7 @@ class SimulatedGateway:
 
     def misbehave(self, **settings: float) -> None:
         """Change the failure injection (``transient_error_rate=1``...); timeouts never hang here."""
-        response = self._harness.put("/v1/failure-injection", json={"timeout_seconds": 0.001, **settings})
+        response = self._harness.put("/v1/failure-injection", json={"hang_seconds": 0.001, **settings})
         assert response.status_code == 200, response.get_json()
 
     def ledger(self, payment_id: uuid.UUID) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def test_real_timeouts_end_in_one_charge_that_agrees_with_the_payment(
 ) -> None:
     gateway_database = f"sqlite:///{tmp_path / 'gateway-process.sqlite3'}"
     options = ["--workers", "1", "--threads", "16", "--timeout-rate", "1"]
-    options += ["--timeout-seconds", str(GATEWAY_HANG_SECONDS)]
+    options += ["--hang-seconds", str(GATEWAY_HANG_SECONDS)]
     with running_gateway(gateway_database, tmp_path, *options) as gateway:
         desk.client = GatewayClient(gateway.base_url, api_key=gateway.api_key, timeout=CLIENT_TIMEOUT_SECONDS)
         requested = desk.request()

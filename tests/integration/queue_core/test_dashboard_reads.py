@@ -145,7 +145,8 @@ def test_live_workers_list_each_worker_with_the_tasks_it_holds(engine: Engine) -
     assert (live.id, live.alive, live.queues, live.concurrency) == (worker.id, True, ("lamps",), 2)
     assert 0.0 <= live.heartbeat_age_seconds < DEADLINE_SECONDS
     [held] = live.in_flight
-    assert (held.id, held.name, held.queue) == (task_id, "polish-lamp", "lamps")
+    assert (held.id, held.name, held.queue, held.attempt) == (task_id, "polish-lamp", "lamps", 1)
+    assert held.lease_token is not None and live.lease_left_seconds > 0
     assert held.started_at is not None
     assert same is not None and (same.id, same.alive, same.in_flight) == (live.id, True, live.in_flight)
     with Session(engine) as session:

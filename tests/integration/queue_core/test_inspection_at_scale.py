@@ -3,8 +3,9 @@
 The history is loaded in one ``INSERT ... SELECT generate_series`` and analysed, as a long-running shop
 would have it: tasks that finished over the last thirty days (until two hours ago), one in a thousand dead.
 On top come a few tasks that finished in the last minutes, a few pending, two running on a live worker,
-and a worker whose lease ran out. Each public read a dashboard polls is run, its statements captured and
-explained: no plan may read ``queue_tasks`` sequentially, and each answer counts only what it should.
+and a worker whose lease ran out. Each public read a dashboard polls, and the list of workers an operator
+asks for, is run, its statements captured and explained: no plan may read ``queue_tasks`` sequentially,
+and each answer counts only what it should.
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ def test_every_dashboard_read_uses_an_index_and_counts_only_live_and_recent_task
         "throughput": queue_core.throughput,
         "live_workers": queue_core.live_workers,
         "find_worker": lambda session: queue_core.find_worker(session, LOST_WORKER),
+        "known_workers": queue_core.known_workers,
         "newest dead tasks": lambda session: queue_core.list_tasks(session, state="dead", limit=20),
         "backlog": queue_core.backlog,
     }
@@ -164,6 +166,12 @@ def test_every_dashboard_read_uses_an_index_and_counts_only_live_and_recent_task
     assert sorted(task.id for task in live.in_flight) == sorted(running)
     lost: queue_core.WorkerInfo = answers["find_worker"]
     assert (lost.alive, lost.in_flight) == (False, ())
+    assert lost.lease_left_seconds < 0 < live.lease_left_seconds
+    known = answers["known_workers"]  # both started at once: ordered by ID
+    assert [(w.id, w.alive, w.in_flight) for w in known] == [
+        (LIVE_WORKER, True, live.in_flight),
+        (LOST_WORKER, False, ()),
+    ]
 
     dead = answers["newest dead tasks"]
     assert len(dead) == 20 and all(task.state == "dead" for task in dead)
