@@ -12,6 +12,7 @@ is exactly the units of the orders holding stock.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
@@ -43,7 +44,7 @@ from tests.support.e2e_processes import (
 from tests.support.postgres_cluster import PostgresCluster
 from tests.support.processes import LoggedProcess, shop_command
 
-ORDERS = 500
+ORDERS_PER_BATCH = 25  # placed batch after batch until the freeze ends
 WORKERS = 3
 LEASE_SECONDS = 3.0
 FROZEN_SECONDS = 3 * LEASE_SECONDS
@@ -177,10 +178,17 @@ def test_a_frozen_worker_stalls_nobody(
     ):
         workers = {f"{APPLICATION}{n}": start_named_worker(shop, n) for n in range(1, WORKERS + 1)}
         placed: list[str] = []
-        placer = threading.Thread(
-            target=lambda: placed.extend(place_orders(client, ORDERS, label=moment, customers=4)),
-            name="customers",
-        )
+        stop_placing = threading.Event()
+
+        def place_until_stopped() -> None:
+            # Orders keep coming until the freeze is over, so there is always work for the others to do.
+            for batch in itertools.count():
+                if stop_placing.is_set():
+                    return
+                label = f"{moment}-{batch}"
+                placed.extend(place_orders(client, ORDERS_PER_BATCH, label=label, seed=batch, customers=4))
+
+        placer = threading.Thread(target=place_until_stopped, name="customers")
         placer.start()
 
         frozen = catch_inside_transaction(watcher, workers, HOLDING[moment], time.monotonic() + 60)
@@ -188,6 +196,7 @@ def test_a_frozen_worker_stalls_nobody(
             cancels = [timed_cancel(client, frozen.order_id)]  # the order whose row it holds
             time.sleep(FROZEN_SECONDS)
         os.kill(frozen.process.pid, signal.SIGCONT)
+        stop_placing.set()
         placer.join()
 
         wait_until_settled(client, placed, timeout=180, while_waiting=shop.check_alive)
