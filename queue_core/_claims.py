@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, Engine, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from queue_core._clock import db_now
@@ -197,7 +197,6 @@ CLAIM = (
         state=TaskState.RUNNING.value,
         attempts=tasks.c.attempts + 1,
         started_at=db_now(),
-        attempt_started_at=None,
         worker_id=bindparam("claimer"),
         lease_token=bindparam("token"),
     )
@@ -272,34 +271,6 @@ def _claimed(row: Any) -> ClaimedTask:
     )
 
 
-def mark_started(connection: Connection, batch: Sequence[ClaimedTask]) -> set[uuid.UUID]:
-    """Record that the handlers of ``batch`` are about to run (one statement); returns the IDs still held.
-
-    Called by the worker before any of them runs, in a transaction of its own: from then on a rescue
-    counts the attempt the claim took (``_maintenance.hand_back``); until then it gives it back. A task
-    whose token no longer matches was rescued meanwhile and must not run here.
-    """
-    if not batch:
-        return set()
-    fence = tuple_(tasks.c.id, tasks.c.lease_token).in_([(t.id, t.lease_token) for t in batch])
-    marked = connection.execute(
-        update(tasks)
-        .where(fence, in_state(TaskState.RUNNING))
-        .values(attempt_started_at=db_now())
-        .returning(tasks.c.id)
-    )
-    return set(marked.scalars())
-
-
-def unmark_started(connection: Connection, batch: Sequence[ClaimedTask]) -> None:
-    """Undo ``mark_started`` for tasks taken for a commit group that closed before they ran."""
-    if batch:
-        fence = tuple_(tasks.c.id, tasks.c.lease_token).in_([(t.id, t.lease_token) for t in batch])
-        connection.execute(
-            update(tasks).where(fence, in_state(TaskState.RUNNING)).values(attempt_started_at=None)
-        )
-
-
 def unclaim(connection: Connection, which: ColumnElement[bool]) -> None:
     """Put running tasks matching ``which`` back to ``pending`` as if never claimed: the attempt the
     claim counted is taken back. For tasks claimed but never started (a failed claim, a worker's buffer
@@ -313,6 +284,5 @@ def unclaim(connection: Connection, which: ColumnElement[bool]) -> None:
             worker_id=None,
             lease_token=None,
             started_at=None,
-            attempt_started_at=None,
         )
     )

@@ -97,50 +97,44 @@ def hand_back(
 ) -> list[uuid.UUID]:
     """Put running tasks matching ``condition`` back to ``pending``, or ``dead`` once attempts are used up.
 
-    A task whose handler had started (``attempt_started_at``) used the attempt its claim counted, so a
-    task that keeps being handed back (a handler that crashes its worker, a poison task) ends ``dead``
-    like any other failing task; each such hand-back is recorded as an error of the attempt, saying why.
-    A task that only waited in the worker's buffer gets its attempt back, and no error: nothing of it ran.
+    The attempt was counted when the task was claimed, so a task that keeps being handed back (a handler
+    that crashes its worker, a poison task) ends ``dead`` like any other failing task. Each hand-back is
+    recorded as an error of the attempt, saying why.
     """
     rows = connection.execute(
-        select(tasks.c.id, tasks.c.worker_id, tasks.c.attempts, tasks.c.attempt_started_at)
+        select(tasks.c.id, tasks.c.worker_id, tasks.c.attempts)
         .where(condition)
         .with_for_update(skip_locked=True)
     ).all()
     if not rows:
         return []
     ids = [row.id for row in rows]
-    started = tasks.c.attempt_started_at.is_not(None)
-    used_up = started & (tasks.c.attempts >= tasks.c.max_attempts)
+    used_up = tasks.c.attempts >= tasks.c.max_attempts
     connection.execute(
         update(tasks)
         .where(tasks.c.id.in_(ids))
         .values(
             state=case((used_up, TaskState.DEAD.value), else_=TaskState.PENDING.value),
             finished_at=case((used_up, db_now()), else_=None),
-            attempts=case((started, tasks.c.attempts), else_=tasks.c.attempts - 1),
             run_at=db_now(),
             worker_id=None,
             lease_token=None,
-            attempt_started_at=None,
         )
     )
-    ran = [row for row in rows if row.attempt_started_at is not None]
-    if ran:
-        connection.execute(
-            insert(errors).values(failed_at=db_now()),
-            [
-                {
-                    "task_id": row.id,
-                    "attempt": row.attempts,
-                    "worker_id": row.worker_id,
-                    "error_type": error_type,
-                    "message": f"attempt {row.attempts} handed back: {why} (worker {row.worker_id})",
-                    "traceback": None,
-                }
-                for row in ran
-            ],
-        )
+    connection.execute(
+        insert(errors).values(failed_at=db_now()),
+        [
+            {
+                "task_id": row.id,
+                "attempt": row.attempts,
+                "worker_id": row.worker_id,
+                "error_type": error_type,
+                "message": f"attempt {row.attempts} handed back: {why} (worker {row.worker_id})",
+                "traceback": None,
+            }
+            for row in rows
+        ],
+    )
     return ids
 
 

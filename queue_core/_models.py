@@ -72,10 +72,7 @@ class Task(QueueBase):
     run_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
-    started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)  # claimed at
-    # When the current attempt's handler was about to start; NULL while the claimed task only waits in a
-    # worker's buffer, so that a worker dying then hands it back without using up an attempt.
-    attempt_started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
     # The claim: which worker holds the task, and the token its completion must present (the fence).
     worker_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)

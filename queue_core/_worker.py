@@ -29,7 +29,6 @@ and returns.
 
 from __future__ import annotations
 
-import collections
 import functools
 import logging
 import queue as local_queue
@@ -44,7 +43,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from queue_core._claims import ClaimedTask, claim, mark_started, unclaim, unmark_started
+from queue_core._claims import ClaimedTask, claim, unclaim
 from queue_core._engine import bookkeeping_engine
 from queue_core._execution import TaskRunner
 from queue_core._heartbeat import Holdings, WorkerRowGone, beat, register, unregister, vouch_again
@@ -294,18 +293,10 @@ class Worker:
                 self._buffer.put(first)
                 self._background_stop.wait(0.1)
                 continue
-            # The group's tasks are marked started, a batch at a time, before their handlers run: until
-            # then a worker dying hands them back with their attempt (ADR 0015).
-            alone = self._runner.commits_alone(first)
-            more = [] if alone else self._more_buffered(min(settings.group_size - 1, self._fair_share()))
-            batch = self._started([first, *more])
-            if not batch:
-                continue  # rescued meanwhile: not ours to run
-            first, ready = batch[0], collections.deque(batch[1:])
-            taken = list(batch)
-            next_task: Callable[[], ClaimedTask | None] = (
-                _nothing_more if alone else functools.partial(self._next_for_group, taken, ready)
-            )
+            taken = [first]
+            next_task: Callable[[], ClaimedTask | None] = functools.partial(self._next_buffered, taken)
+            if self._runner.commits_alone(first):
+                next_task = _nothing_more
             outcomes: list[tuple[ClaimedTask, str]] = []
             try:
                 outcomes = self._runner.run_group(
@@ -316,7 +307,6 @@ class Worker:
                 log.exception("a commit group failed unexpectedly; its tasks will be handed back")
             finally:
                 self._record(outcomes)
-                self._put_back_unstarted(ready, taken)
                 for task in taken:
                     self._forget(task)
 
@@ -326,79 +316,19 @@ class Worker:
             for _task, outcome in outcomes:
                 self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
 
-    def _more_buffered(self, room: int) -> list[ClaimedTask]:
-        """Up to ``room`` buffered tasks for the open commit group, without waiting; stops at a task that
-        commits alone (it is left in the buffer for a transaction of its own)."""
-        more: list[ClaimedTask] = []
+    def _next_buffered(self, taken: list[ClaimedTask]) -> ClaimedTask | None:
+        """The next buffered task for the open commit group, noted in ``taken``; None if none is waiting."""
         if self._stopping.is_set() or not self._vouching():
-            return more
-        while len(more) < room:
-            try:
-                task = self._buffer.get_nowait()
-            except local_queue.Empty:
-                break
-            if self._runner.commits_alone(task):
-                self._buffer.put(task)
-                break
-            more.append(task)
-        return more
-
-    def _fair_share(self) -> int:
-        """How many buffered tasks one runner may take ahead for its group: its share of the buffer.
-
-        Tasks taken ahead wait behind the group's slow ones, so a runner takes more than the next only
-        from a buffer deep enough for every runner; taking them together costs one mark for all.
-        """
-        return self._buffer.qsize() // self.settings.concurrency
-
-    def _started(self, batch: list[ClaimedTask]) -> list[ClaimedTask]:
-        """``batch`` marked started in one statement; those rescued meanwhile are dropped and forgotten.
-
-        If the mark cannot be written (the database is away), none of them runs: they go back to the
-        buffer, and the worker tries again (or hands them back, attempt not counted, when it stops).
-        """
-        if not batch:
-            return []
+            return None
         try:
-            with self._bookkeeping.begin() as connection:
-                ours = mark_started(connection, batch)
-        except Exception as exc:
-            log.warning("could not mark %d task(s) started: %s", len(batch), _first_line(exc))
-            for task in batch:
-                self._buffer.put(task)
-            self._stopping.wait(self.settings.poll_interval)
-            return []
-        for task in batch:
-            if task.id not in ours:
-                self._forget(task)
-        return [task for task in batch if task.id in ours]
-
-    def _next_for_group(
-        self, taken: list[ClaimedTask], ready: collections.deque[ClaimedTask]
-    ) -> ClaimedTask | None:
-        """The open commit group's next task: one already marked started, else a new batch from the buffer
-        (marked in one statement); None if none is waiting."""
-        # On SQLite the open group holds the one write lock, so a batch marked in a transaction of its
-        # own would wait for the group that waits for it: there a group takes only its first batch.
-        if not ready and self.engine.dialect.name != "sqlite":
-            room = min(self.settings.group_size - len(taken), max(1, self._fair_share()))
-            ready.extend(self._started(self._more_buffered(room)))
-            taken.extend(ready)
-        return ready.popleft() if ready else None
-
-    def _put_back_unstarted(self, ready: collections.deque[ClaimedTask], taken: list[ClaimedTask]) -> None:
-        """Tasks marked started for a group that closed before running them: unmarked, back in the buffer."""
-        if not ready:
-            return
-        leftover = list(ready)
-        try:
-            with self._bookkeeping.begin() as connection:
-                unmark_started(connection, leftover)
-        except Exception as exc:  # marked, they count as started if this worker dies: the safe side
-            log.warning("could not unmark %d task(s): %s", len(leftover), _first_line(exc))
-        for task in leftover:
-            taken.remove(task)
-            self._buffer.put(task)
+            task = self._buffer.get_nowait()
+        except local_queue.Empty:
+            return None
+        if self._runner.commits_alone(task):
+            self._buffer.put(task)  # it gets a transaction of its own; this group closes here
+            return None
+        taken.append(task)
+        return task
 
     def _forget(self, task: ClaimedTask) -> None:
         with self._held_lock:
@@ -555,10 +485,6 @@ class Worker:
             if result.deleted == 0:
                 break
         return total
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).splitlines()[0] if str(error) else repr(error)
 
 
 def _nothing_more() -> ClaimedTask | None:

@@ -27,8 +27,9 @@ registry = TaskRegistry()
 
 
 # Stale ticks expire: the next tick does the same work, so a backlog of dispatchers queued behind a busy
-# worker helps nobody. A tick whose worker died mid-run is retried at once, though: ending it dead would
-# page an operator (an alert on dead tasks) for work the next tick does anyway.
+# worker helps nobody. A tick whose worker died (inside its handler, or with the tick still in its buffer:
+# a claim counts an attempt) is run again, though: ending it dead would page an operator (an alert on
+# dead tasks) for work the next tick does anyway.
 @registry.task(
     "shipping.dispatch_shipments",
     queue="shipping",
