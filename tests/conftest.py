@@ -18,6 +18,7 @@ from sqlalchemy import Engine, make_url
 from shop.database import create_engine_from_url
 from tests.support.databases import PostgresServer, SqliteTemplate, session_token
 from tests.support.discovery import NoPostgresAvailable, find_postgres
+from tests.support.processes import Processes
 
 BACKENDS = ("postgresql", "sqlite")
 URL_FIXTURES = {"postgresql": "postgres_url", "sqlite": "sqlite_url"}
@@ -121,3 +122,14 @@ def make_empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Itera
     yield make
     for url in made:
         server.drop_database(str(make_url(url).database))
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    """Where a test starts real processes; all stopped when it ends, their logs shown if it failed."""
+    started = Processes(tmp_path)
+    try:
+        yield started
+    finally:
+        started.stop_all()
+        started.print_logs()  # shown by pytest when the test failed

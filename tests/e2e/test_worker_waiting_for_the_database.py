@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -56,17 +55,6 @@ def cluster() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.remove()
-
-
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    """Where a scenario starts its worker; stopped when it ends, its log shown if it failed."""
-    started = Processes(tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop_all()
-        started.print_logs()
 
 
 @contextmanager

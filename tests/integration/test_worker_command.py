@@ -12,7 +12,6 @@ import re
 import signal
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -93,17 +92,6 @@ def test_worker_help_documents_the_registry_option_for_tests_and_demos() -> None
 
     assert result.exit_code == 0
     assert "--registry module:attr" in result.output
-
-
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    """Where a test starts its ``shop worker``; stopped when the test ends, its log shown if it failed."""
-    started = Processes(tmp_path)
-    try:
-        yield started
-    finally:
-        started.stop_all()
-        started.print_logs()  # shown by pytest when the test failed
 
 
 def start_worker(processes: Processes, database_url: str, *args: str) -> LoggedProcess:
