@@ -56,10 +56,9 @@ HOLDING = {"mid-reservation": "products", "mid-charge": "payments"}
 
 @dataclass
 class Frozen:
-    """The worker caught inside its transaction: its process, its backend, and what that backend holds."""
+    """The worker caught inside its transaction: its process, and the order whose row it holds."""
 
     process: LoggedProcess
-    backend_pid: int
     order_id: str
 
 
@@ -88,12 +87,12 @@ def catch_inside_transaction(
           AND l.relation = %s::regclass AND a.xact_start IS NOT NULL
     """
     while time.monotonic() < deadline:
-        for name, backend_pid in watcher.execute(holders, (f"{APPLICATION}%", table)).fetchall():
+        for name, _backend_pid in watcher.execute(holders, (f"{APPLICATION}%", table)).fetchall():
             process = workers[name]
             os.kill(process.pid, signal.SIGSTOP)
             held = order_held_by(watcher, process.pid, table)
             if held is not None:
-                return Frozen(process, backend_pid, held)
+                return Frozen(process, held)
             os.kill(process.pid, signal.SIGCONT)
         time.sleep(0.005)
     raise AssertionError(f"no worker was caught inside a transaction writing to {table} for an order")

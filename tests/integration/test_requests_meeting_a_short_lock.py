@@ -21,6 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, Select, select
 from sqlalchemy.orm import Session
+from werkzeug.test import TestResponse
 
 from orders.models import Order
 from orders.tasks import registry as screening
@@ -76,6 +77,13 @@ def order_locked_for(engine: Engine, order_id: uuid.UUID, seconds: float) -> Abs
     return locked_for(engine, select(Order).where(Order.id == order_id), seconds)
 
 
+def timed_cancel(client: FlaskClient, order_id: uuid.UUID) -> tuple[TestResponse, float]:
+    """Cancel the order; the answer, and how long it took to come."""
+    started = time.monotonic()
+    response = client.post(f"/api/orders/{order_id}/cancel")
+    return response, time.monotonic() - started
+
+
 def payment_state(engine: Engine, order_id: uuid.UUID) -> PaymentState:
     with Session(engine) as session:
         return session.scalars(select(Payment).where(Payment.order_id == order_id)).one().payment_state
@@ -87,9 +95,7 @@ def test_a_cancellation_meeting_a_lock_held_for_a_moment_is_run_again_and_answer
     order_id = order_awaiting_its_charge(app, client)
 
     with payment_locked_for(engine_of(app), order_id, seconds=0.3):
-        started = time.monotonic()
-        response = client.post(f"/api/orders/{order_id}/cancel")
-        waited = time.monotonic() - started
+        response, waited = timed_cancel(client, order_id)
 
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["state"] == "cancelled"
@@ -103,9 +109,7 @@ def test_a_lock_held_past_the_patience_is_answered_409_asking_to_retry_and_chang
     order_id = order_awaiting_its_charge(app, client)
 
     with payment_locked_for(engine_of(app), order_id, seconds=PATIENCE_SECONDS + 1.5):
-        started = time.monotonic()
-        response = client.post(f"/api/orders/{order_id}/cancel")
-        waited = time.monotonic() - started
+        response, waited = timed_cancel(client, order_id)
 
     assert response.status_code == 409
     assert response.headers["Retry-After"] == "1"
@@ -126,9 +130,7 @@ def test_a_request_waiting_on_a_lock_that_stays_held_is_answered_after_its_patie
 
     # Held past the patience, but not past the web's idle_in_transaction limit, which would end the holder.
     with order_locked_for(engine_of(app), order_id, seconds=PATIENCE_SECONDS + 1.5):
-        started = time.monotonic()
-        response = client.post(f"/api/orders/{order_id}/cancel")
-        waited = time.monotonic() - started
+        response, waited = timed_cancel(client, order_id)
 
     assert response.status_code == 409
     assert response.headers["Retry-After"] == "1"
